@@ -1,0 +1,756 @@
+/**
+ * The one place that defines every configuration key: its default, a one-line
+ * description, and how it is validated. Everything else is derived from here:
+ * `defaultConfig`, the TOML / TESSERA_* env key names, `loadConfig`'s checks,
+ * `renderConfig`'s comments, and config/default.toml (a test keeps it in sync).
+ *
+ * Pure: no IO. Key names inside `configSchema` are the camelCase names of
+ * TesseraConfig; the snake_case (TOML) and SCREAMING_SNAKE (env) forms are
+ * derived in `configSections` / `configKeys`.
+ */
+import { Either } from "effect"
+import { ALL_ROLES, type Role } from "../cluster/Roles.js"
+import type { ExperienceConfig, TesseraConfig } from "./TesseraConfig.js"
+
+/** The built-in development secret. Refused when `server.dev` is false. */
+export const DEV_SECRET = "tessera-dev-secret-change-me"
+
+/** The roles a process can host: the one list lives in cluster/Roles.ts. */
+export const KNOWN_ROLES = ALL_ROLES
+export type KnownRole = Role
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "none"] as const satisfies ReadonlyArray<
+  TesseraConfig["server"]["logLevel"]
+>
+
+export const STORAGE_BACKENDS = ["sqlite"] as const satisfies ReadonlyArray<TesseraConfig["storage"]["backend"]>
+
+/** Prefix of every configuration environment variable. */
+export const ENV_PREFIX = "TESSERA_"
+
+// ---------------------------------------------------------------------------
+// Field specs
+// ---------------------------------------------------------------------------
+
+/**
+ * Why a value was rejected. `path` is below the key itself: `[]` for the key,
+ * `[1]` for list item 1, `[1, "tick_rate"]` for a field of table item 1.
+ * `message` reads `expected ..., got ...` (or `unknown key; did you mean ...`).
+ */
+export interface Issue {
+  readonly path: ReadonlyArray<string | number>
+  readonly message: string
+}
+
+export type FieldKind = "integer" | "number" | "string" | "boolean" | "enum" | "string list" | "table list"
+
+export interface Field<A> {
+  readonly kind: FieldKind
+  /** One line, shown as the comment above the key in TOML output and docs. */
+  readonly description: string
+  readonly default: A
+  /** What a valid value looks like, e.g. "an integer between 1 and 65535". */
+  readonly expected: string
+  /** Secret values are never echoed in error messages nor rendered by default. */
+  readonly secret: boolean
+  /** Only inside a table list: the key must be given (its `default` is just an example). */
+  readonly required: boolean
+  /** Only for "table list" fields: the fields of one table. */
+  readonly items: ReadonlyArray<ItemSpec>
+  /** Parses the text of an environment variable into a candidate (validated by `decode`). */
+  readonly fromEnv: (raw: string) => Either.Either<unknown, Issue>
+  /**
+   * Validates a candidate from TOML, env, JSON or overrides, in its file form:
+   * the same as the config value except that table-list items use snake_case keys.
+   */
+  readonly decode: (input: unknown) => Either.Either<A, Issue>
+}
+
+/** One field of a table-list item, e.g. `experiences[].tick_rate`. */
+export interface ItemSpec {
+  readonly key: string
+  readonly tomlKey: string
+  readonly field: Field<unknown>
+}
+
+// ---------------------------------------------------------------------------
+// Helpers shared with loadConfig
+// ---------------------------------------------------------------------------
+
+/** `shutdownTimeoutMs` -> `shutdown_timeout_ms`. */
+export const toSnakeCase = (camel: string): string => camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+
+/** A plain TOML/JSON table (not an array, date or null). */
+export const isTable = (u: unknown): u is Readonly<Record<string, unknown>> => {
+  if (typeof u !== "object" || u === null || Array.isArray(u)) return false
+  const proto: unknown = Object.getPrototypeOf(u)
+  return proto === null || proto === Object.prototype
+}
+
+/** A short, safe rendering of a rejected value for error messages. */
+export const describeValue = (u: unknown, secret = false): string => {
+  if (typeof u === "string") {
+    if (secret) return `a ${u.length}-character string`
+    const json = JSON.stringify(u)
+    return json.length > 80 ? `${json.slice(0, 77)}..."` : json
+  }
+  if (typeof u === "number" || typeof u === "boolean" || typeof u === "bigint") return String(u)
+  if (u === null || u === undefined) return String(u)
+  if (u instanceof Date) return `a date (${u.toISOString()})`
+  if (Array.isArray(u)) {
+    if (secret) return "an array"
+    const json = JSON.stringify(u)
+    return json.length > 80 ? `${json.slice(0, 77)}...` : json
+  }
+  return "a table"
+}
+
+const editDistance = (a: string, b: string): number => {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    prev = row
+  }
+  return prev[b.length]
+}
+
+/** The candidate closest to `input` if it looks like a typo of it. */
+export const closestMatch = (input: string, candidates: Iterable<string>): string | undefined => {
+  let best: string | undefined
+  let bestDistance = Infinity
+  const needle = input.toLowerCase()
+  const all = Array.from(candidates)
+  // An abbreviation ("warn" for "warning") is a match whatever its edit distance.
+  const prefixed = needle.length >= 3 ? all.filter((c) => c.toLowerCase().startsWith(needle)) : []
+  if (prefixed.length === 1) return prefixed[0]
+  for (const candidate of all) {
+    const d = editDistance(needle, candidate.toLowerCase())
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(input.length / 3)) ? best : undefined
+}
+
+const ok = Either.right
+const invalid = (expected: string, got: unknown, secret = false, hint = ""): Either.Either<never, Issue> =>
+  Either.left({ path: [], message: `expected ${expected}, got ${describeValue(got, secret)}${hint}` })
+const envAsIs = (raw: string): Either.Either<unknown, Issue> => ok(raw)
+
+interface Common<A> {
+  readonly default: A
+  readonly description: string
+  readonly required?: boolean
+}
+
+const field = <A>(
+  o: Common<A> & Pick<Field<A>, "kind" | "expected" | "fromEnv" | "decode"> & Partial<Pick<Field<A>, "secret" | "items">>
+): Field<A> => ({
+  kind: o.kind,
+  description: o.description,
+  default: o.default,
+  expected: o.expected,
+  secret: o.secret ?? false,
+  required: o.required ?? false,
+  items: o.items ?? [],
+  fromEnv: o.fromEnv,
+  decode: o.decode
+})
+
+const integer = (o: Common<number> & { readonly min: number; readonly max?: number }): Field<number> => {
+  const expected = o.max === undefined ? `an integer >= ${o.min}` : `an integer between ${o.min} and ${o.max}`
+  return field({
+    ...o,
+    kind: "integer",
+    expected,
+    fromEnv: (raw) => ok(/^\s*[+-]?\d+\s*$/.test(raw) ? Number(raw) : raw),
+    decode: (u) =>
+      typeof u === "number" && Number.isSafeInteger(u) && u >= o.min && (o.max === undefined || u <= o.max)
+        ? ok(u)
+        : invalid(expected, u)
+  })
+}
+
+const number = (
+  o: Common<number> & { readonly min: number; readonly max: number; readonly exclusiveMin?: boolean }
+): Field<number> => {
+  const exclusive = o.exclusiveMin ?? false
+  const expected = exclusive ? `a number > ${o.min} and <= ${o.max}` : `a number between ${o.min} and ${o.max}`
+  return field({
+    ...o,
+    kind: "number",
+    expected,
+    fromEnv: (raw) => {
+      const n = raw.trim() === "" ? NaN : Number(raw)
+      return ok(Number.isFinite(n) ? n : raw)
+    },
+    decode: (u) =>
+      typeof u === "number" && Number.isFinite(u) && (exclusive ? u > o.min : u >= o.min) && u <= o.max
+        ? ok(u)
+        : invalid(expected, u)
+  })
+}
+
+const string = (
+  o: Common<string> & {
+    readonly maxLength?: number
+    readonly pattern?: { readonly regex: RegExp; readonly text: string }
+    readonly secret?: boolean
+  }
+): Field<string> => {
+  const expected =
+    o.pattern?.text ?? (o.maxLength === undefined ? "a non-empty string" : `a non-empty string of at most ${o.maxLength} characters`)
+  const secret = o.secret ?? false
+  return field({
+    ...o,
+    kind: "string",
+    expected,
+    secret,
+    fromEnv: envAsIs,
+    decode: (u) =>
+      typeof u === "string" &&
+      u.length > 0 &&
+      (o.maxLength === undefined || u.length <= o.maxLength) &&
+      (o.pattern === undefined || o.pattern.regex.test(u))
+        ? ok(u)
+        : invalid(expected, u, secret)
+  })
+}
+
+const boolean = (o: Common<boolean>): Field<boolean> => {
+  const expected = "true or false"
+  return field({
+    ...o,
+    kind: "boolean",
+    expected,
+    fromEnv: (raw) => {
+      const v = raw.trim().toLowerCase()
+      return ok(v === "true" || v === "1" ? true : v === "false" || v === "0" ? false : raw)
+    },
+    decode: (u) => (typeof u === "boolean" ? ok(u) : invalid(`${expected} (env: true/false/1/0)`, u))
+  })
+}
+
+const oneOf = <const L extends string>(
+  o: Common<NoInfer<L>> & { readonly values: ReadonlyArray<L> }
+): Field<L> => {
+  const quoted = o.values.map((v) => JSON.stringify(v))
+  const expected = quoted.length === 1 ? quoted[0] : `one of ${quoted.join(", ")}`
+  const isValue = (u: unknown): u is L => typeof u === "string" && (o.values as ReadonlyArray<string>).includes(u)
+  return field({
+    ...o,
+    kind: "enum",
+    expected,
+    fromEnv: envAsIs,
+    decode: (u) => {
+      if (isValue(u)) return ok(u)
+      const guess = typeof u === "string" ? closestMatch(u, o.values) : undefined
+      return invalid(expected, u, false, guess === undefined ? "" : `; did you mean "${guess}"?`)
+    }
+  })
+}
+
+/** A list of strings; in env vars, comma-separated. */
+const stringList = (
+  o: Common<ReadonlyArray<string>> & {
+    readonly nonEmpty: boolean
+    /** The whole list, e.g. "a non-empty list of roles (...)". */
+    readonly expected: string
+    /** One item, e.g. '"all" or one of gateway, ...'. */
+    readonly itemExpected: string
+    /** Returns a hint suffix ("" if none) when the item is invalid, undefined when valid. */
+    readonly checkItem: (item: string) => string | undefined
+  }
+): Field<ReadonlyArray<string>> => {
+  const { expected } = o
+  return field({
+    ...o,
+    kind: "string list",
+    fromEnv: (raw) =>
+      ok(
+        raw
+          .split(",")
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0)
+      ),
+    decode: (u) => {
+      if (!Array.isArray(u) || (o.nonEmpty && u.length === 0)) return invalid(expected, u)
+      for (let i = 0; i < u.length; i++) {
+        const item: unknown = u[i]
+        const hint = typeof item === "string" ? o.checkItem(item) : ""
+        if (hint !== undefined) {
+          return Either.left({ path: [i], message: `expected ${o.itemExpected}, got ${describeValue(item)}${hint}` })
+        }
+      }
+      return ok(u.slice() as ReadonlyArray<string>)
+    }
+  })
+}
+
+type ItemFields<A> = { readonly [K in keyof A]-?: Field<A[K]> }
+
+/** A TOML array of tables (`[[experiences]]`); in env vars, a JSON array with snake_case keys. */
+const tableList = <A>(
+  o: Common<ReadonlyArray<A>> & {
+    readonly itemName: string
+    readonly fields: ItemFields<A>
+    readonly uniqueBy: keyof A & string
+  }
+): Field<ReadonlyArray<A>> => {
+  const items: ReadonlyArray<ItemSpec> = Object.entries<Field<unknown>>(o.fields).map(([key, f]) => ({
+    key,
+    tomlKey: toSnakeCase(key),
+    field: f
+  }))
+  const byTomlKey = new Map(items.map((item) => [item.tomlKey, item]))
+  const uniqueKey = toSnakeCase(o.uniqueBy)
+  const expected = `an array of ${o.itemName} tables ([[...]] in TOML, a JSON array in env)`
+  const decodeItem = (u: unknown, index: number): Either.Either<A, Issue> => {
+    if (!isTable(u)) {
+      return Either.left({ path: [index], message: `expected a table, got ${describeValue(u)}` })
+    }
+    for (const key of Object.keys(u)) {
+      if (!byTomlKey.has(key)) {
+        const guess = closestMatch(key, byTomlKey.keys())
+        return Either.left({
+          path: [index, key],
+          message: `unknown key in ${o.itemName}${guess === undefined ? "" : `; did you mean ${guess}?`}`
+        })
+      }
+    }
+    const out: Record<string, unknown> = {}
+    for (const item of items) {
+      const value = u[item.tomlKey]
+      if (value === undefined) {
+        if (item.field.required) {
+          return Either.left({
+            path: [index, item.tomlKey],
+            message: `missing: every ${o.itemName} needs ${item.field.expected}`
+          })
+        }
+        out[item.key] = item.field.default
+        continue
+      }
+      const decoded = item.field.decode(value)
+      if (Either.isLeft(decoded)) {
+        return Either.left({ path: [index, item.tomlKey, ...decoded.left.path], message: decoded.left.message })
+      }
+      out[item.key] = decoded.right
+    }
+    // Every key of A was decoded by its own Field<A[K]> above.
+    return ok(out as A)
+  }
+  return field({
+    ...o,
+    kind: "table list",
+    expected,
+    items,
+    fromEnv: (raw) => {
+      try {
+        return ok(JSON.parse(raw) as unknown)
+      } catch (e) {
+        return Either.left({
+          path: [],
+          message: `expected a JSON array of ${o.itemName} tables with snake_case keys, got invalid JSON (${e instanceof Error ? e.message : String(e)})`
+        })
+      }
+    },
+    decode: (u) => {
+      if (!Array.isArray(u)) return invalid(expected, u)
+      const out: Array<A> = []
+      const seen = new Map<unknown, number>()
+      for (let i = 0; i < u.length; i++) {
+        const decoded = decodeItem(u[i], i)
+        if (Either.isLeft(decoded)) return Either.left(decoded.left)
+        const id = decoded.right[o.uniqueBy]
+        const first = seen.get(id)
+        if (first !== undefined) {
+          return Either.left({
+            path: [i, uniqueKey],
+            message: `duplicate ${o.itemName} ${uniqueKey} ${describeValue(id)} (already used by item ${first})`
+          })
+        }
+        seen.set(id, i)
+        out.push(decoded.right)
+      }
+      return ok(out)
+    }
+  })
+}
+
+// ---------------------------------------------------------------------------
+// The schema
+// ---------------------------------------------------------------------------
+
+type SectionKey = Exclude<keyof TesseraConfig, "experiences">
+
+export interface Section<S> {
+  readonly description: string
+  readonly fields: { readonly [K in keyof S]-?: Field<S[K]> }
+}
+
+export type ConfigSchema = { readonly [K in SectionKey]: Section<TesseraConfig[K]> } & {
+  readonly experiences: Field<TesseraConfig["experiences"]>
+}
+
+const roleHint = (role: string): string | undefined => {
+  if (role === "all" || (KNOWN_ROLES as ReadonlyArray<string>).includes(role)) return undefined
+  const guess = closestMatch(role, ["all", ...KNOWN_ROLES])
+  return guess === undefined ? "" : `; did you mean "${guess}"?`
+}
+
+const experienceFields: ItemFields<ExperienceConfig> = {
+  id: string({
+    default: "arena",
+    required: true,
+    description: "Unique id of the experience (game), used in URLs, storage keys and metrics.",
+    pattern: { regex: /^[A-Za-z0-9_-]{1,64}$/, text: "an id of 1 to 64 characters from A-Z a-z 0-9 _ -" }
+  }),
+  name: string({
+    default: "Arena",
+    required: true,
+    description: "Display name shown to players.",
+    maxLength: 100
+  }),
+  tickRate: integer({
+    default: 20,
+    min: 1,
+    max: 128,
+    description: "Simulation ticks per second of each region of this experience."
+  }),
+  maxPlayers: integer({
+    default: 50,
+    min: 1,
+    max: 10000,
+    description: "Most players in one instance of this experience; the scheduler opens another instance beyond it."
+  })
+}
+
+export const configSchema: ConfigSchema = {
+  server: {
+    description: "This process: where it listens, which roles it hosts, how it shuts down and logs.",
+    fields: {
+      host: string({
+        default: "127.0.0.1",
+        description: "Address the WebSocket/HTTP listener binds to; 0.0.0.0 accepts connections from other machines."
+      }),
+      port: integer({
+        default: 7350,
+        min: 0,
+        max: 65535,
+        description: "TCP port of the WebSocket/HTTP listener (0 picks a free port)."
+      }),
+      roles: stringList({
+        default: ["all"],
+        nonEmpty: true,
+        expected: `a non-empty list of roles ("all" or any of ${KNOWN_ROLES.join(", ")})`,
+        itemExpected: `"all" or one of ${KNOWN_ROLES.join(", ")}`,
+        checkItem: roleHint,
+        description: `Roles this process hosts: "all" (one process does everything) or any of ${KNOWN_ROLES.join(", ")}.`
+      }),
+      dev: boolean({
+        default: true,
+        description: "Development mode; allows the built-in auth secret. Set to false in production."
+      }),
+      shutdownTimeoutMs: integer({
+        default: 10000,
+        min: 0,
+        max: 600000,
+        description: "On SIGTERM, how long draining (handoffs, client redirects, storage flush) may take before exit, in ms."
+      }),
+      logLevel: oneOf({
+        values: LOG_LEVELS,
+        default: "info",
+        description: "Least severe level of log lines written."
+      })
+    }
+  },
+  storage: {
+    description: "Persistence of players, world deltas, chat history and the cluster's own tables.",
+    fields: {
+      backend: oneOf({
+        values: STORAGE_BACKENDS,
+        default: "sqlite",
+        description: "Storage backend; sqlite keeps everything in one WAL-mode file under data_dir."
+      }),
+      dataDir: string({
+        default: "./data",
+        description: "Directory for the SQLite database and other local state (relative to the working directory)."
+      }),
+      writeBehindMs: integer({
+        default: 1000,
+        min: 10,
+        max: 60000,
+        description: "How often regions flush batched changes to storage, in ms (the most work a crash can lose)."
+      })
+    }
+  },
+  auth: {
+    description: "Player authentication tokens.",
+    fields: {
+      secret: string({
+        default: DEV_SECRET,
+        secret: true,
+        description:
+          "Secret that signs session tokens; in production set TESSERA_AUTH_SECRET to 16+ random characters."
+      }),
+      tokenTtlSeconds: integer({
+        default: 86400,
+        min: 60,
+        max: 31536000,
+        description: "Lifetime of an issued session token, in seconds."
+      })
+    }
+  },
+  gateway: {
+    description: "Client connections (WebSocket): message limits, rate limits and timeouts.",
+    fields: {
+      maxPayloadBytes: integer({
+        default: 4096,
+        min: 64,
+        description: "Largest client message accepted, in bytes (uWS maxPayloadLength)."
+      }),
+      maxBackpressureBytes: integer({
+        default: 1048576,
+        min: 1024,
+        max: 1073741824,
+        description: "Bytes that may queue unsent to one client before it is resynced or dropped."
+      }),
+      messagesPerSecond: integer({
+        default: 60,
+        min: 1,
+        max: 10000,
+        description: "Sustained messages per second allowed from one client (token bucket refill rate)."
+      }),
+      messageBurst: integer({
+        default: 120,
+        min: 1,
+        max: 100000,
+        description: "Messages one client may send in a burst above the sustained rate (token bucket size)."
+      }),
+      maxBadMessages: integer({
+        default: 10,
+        min: 0,
+        max: 10000,
+        description: "Malformed or rejected messages tolerated from one connection before it is closed."
+      }),
+      idleTimeoutSeconds: integer({
+        default: 60,
+        min: 8,
+        max: 960,
+        description: "Close a connection that sends nothing for this long, in seconds (uWS rounds to 4 s)."
+      }),
+      authPerMinutePerIp: integer({
+        default: 120,
+        min: 1,
+        max: 100000,
+        description: "Login / token requests allowed per minute from one IP address."
+      })
+    }
+  },
+  session: {
+    description: "Player sessions.",
+    fields: {
+      resumeWindowSeconds: integer({
+        default: 30,
+        min: 0,
+        max: 3600,
+        description: "How long a dropped player may reconnect and resume the same session, in seconds (0 disables)."
+      })
+    }
+  },
+  region: {
+    description: "World simulation: interest grid, movement limits and world size (metres).",
+    fields: {
+      cellSize: number({
+        default: 50,
+        min: 0,
+        max: 100000,
+        exclusiveMin: true,
+        description: "Side of one interest cell, in metres; clients receive updates from cells around theirs."
+      }),
+      interestRadius: integer({
+        default: 1,
+        min: 0,
+        max: 8,
+        description: "Cells around a player's own cell it receives updates from (1 = a 3x3 block)."
+      }),
+      maxSpeed: number({
+        default: 10,
+        min: 0,
+        max: 100000,
+        exclusiveMin: true,
+        description: "Fastest a player may move, in metres per second."
+      }),
+      worldHalfExtent: number({
+        default: 1000,
+        min: 0,
+        max: 10000000,
+        exclusiveMin: true,
+        description: "Half the side of the square world, in metres: positions stay within +-this."
+      }),
+      spawnRadius: number({
+        default: 10,
+        min: 0,
+        max: 10000000,
+        description: "Players spawn within this distance of the world origin, in metres."
+      })
+    }
+  },
+  scheduler: {
+    description: "Placement of players into experience instances.",
+    fields: {
+      emptyInstanceGraceSeconds: integer({
+        default: 30,
+        min: 0,
+        max: 86400,
+        description: "How long an instance with no players is kept before it is stopped, in seconds."
+      })
+    }
+  },
+  chat: {
+    description: "The chat expert: history, message limits and filtering.",
+    fields: {
+      historySize: integer({
+        default: 50,
+        min: 0,
+        max: 10000,
+        description: "Recent messages kept per channel and sent to players who join it."
+      }),
+      maxLength: integer({
+        default: 500,
+        min: 1,
+        max: 65536,
+        description: "Longest chat message accepted, in characters."
+      }),
+      messagesPerSecond: number({
+        default: 1,
+        min: 0,
+        max: 1000,
+        exclusiveMin: true,
+        description: "Sustained chat messages per second allowed from one player (may be fractional)."
+      }),
+      burst: integer({
+        default: 5,
+        min: 1,
+        max: 1000,
+        description: "Chat messages one player may send in a burst above the sustained rate."
+      }),
+      bannedWords: stringList({
+        default: [],
+        nonEmpty: false,
+        expected: "a list of non-empty strings",
+        itemExpected: "a non-empty string",
+        checkItem: (word) => (word.length > 0 ? undefined : ""),
+        description: "Words filtered out of chat messages; comma-separated in the env var."
+      })
+    }
+  },
+  cluster: {
+    description: "The @effect/cluster runtime.",
+    fields: {
+      shardsPerGroup: integer({
+        default: 64,
+        min: 1,
+        max: 4096,
+        description: "Shards in each shard group (one group per actor kind); the unit of rebalancing between runners."
+      }),
+      simulateRemoteSerialization: boolean({
+        default: false,
+        description: "Serialize entity messages even in one process, to catch non-serializable messages in tests."
+      }),
+      entityMaxIdleSeconds: integer({
+        default: 120,
+        min: 1,
+        max: 86400,
+        description: "Idle time after which an entity (session, region...) passivates and frees its memory, in seconds."
+      })
+    }
+  },
+  experiences: tableList<ExperienceConfig>({
+    default: [{ id: "arena", name: "Arena", tickRate: 20, maxPlayers: 50 }],
+    description: "The experiences (games) this platform hosts, one [[experiences]] table each.",
+    itemName: "experience",
+    fields: experienceFields,
+    uniqueBy: "id"
+  })
+}
+
+// ---------------------------------------------------------------------------
+// Flattened views (for loading, rendering and docs)
+// ---------------------------------------------------------------------------
+
+/** One key as it appears in the TOML file, the environment and TesseraConfig. */
+export interface KeySpec {
+  /** camelCase section in TesseraConfig ("server"), or "experiences" for the table list. */
+  readonly section: string
+  /** camelCase leaf name ("shutdownTimeoutMs"); "" for the experiences table list itself. */
+  readonly key: string
+  /** "server.shutdownTimeoutMs" */
+  readonly path: string
+  /** "server.shutdown_timeout_ms" — the name used in TOML and in error messages. */
+  readonly tomlPath: string
+  /** "TESSERA_SERVER_SHUTDOWN_TIMEOUT_MS" */
+  readonly env: string
+  readonly field: Field<unknown>
+}
+
+export interface SectionSpec {
+  readonly section: string
+  readonly tomlKey: string
+  readonly description: string
+  readonly keys: ReadonlyArray<KeySpec>
+}
+
+const envName = (tomlPath: string): string => ENV_PREFIX + tomlPath.replace(/\./g, "_").toUpperCase()
+
+/** The TOML tables ([server], [storage], ...), in file order. */
+export const configSections: ReadonlyArray<SectionSpec> = (Object.keys(configSchema) as Array<keyof ConfigSchema>)
+  .filter((s): s is SectionKey => s !== "experiences")
+  .map((section) => {
+    const spec: Section<unknown> = configSchema[section]
+    const tomlKey = toSnakeCase(section)
+    return {
+      section,
+      tomlKey,
+      description: spec.description,
+      keys: Object.entries<Field<unknown>>(spec.fields).map(([key, f]) => {
+        const tomlPath = `${tomlKey}.${toSnakeCase(key)}`
+        return { section, key, path: `${section}.${key}`, tomlPath, env: envName(tomlPath), field: f }
+      })
+    }
+  })
+
+/** The `[[experiences]]` array of tables, as a key (env: TESSERA_EXPERIENCES, JSON). */
+export const experiencesKey: KeySpec = {
+  section: "experiences",
+  key: "",
+  path: "experiences",
+  tomlPath: "experiences",
+  env: envName("experiences"),
+  field: configSchema.experiences
+}
+
+/** Every key: all section leaves, then experiences (whose item fields are in `field.items`). */
+export const configKeys: ReadonlyArray<KeySpec> = [...configSections.flatMap((s) => s.keys), experiencesKey]
+
+const deepFreeze = <A>(value: A): A => {
+  if (typeof value === "object" && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner)
+    Object.freeze(value)
+  }
+  return value
+}
+
+/** Every key at its default. Deeply frozen. */
+export const defaultConfig: TesseraConfig = deepFreeze(
+  // Built from the schema: each value is the `default` of the Field<A> typed for that key.
+  Object.fromEntries([
+    ...configSections.map((s) => [s.section, Object.fromEntries(s.keys.map((k) => [k.key, k.field.default]))]),
+    ["experiences", configSchema.experiences.default]
+  ]) as unknown as TesseraConfig
+)

@@ -1,0 +1,68 @@
+/**
+ * The resolved configuration every module reads. Keys here are camelCase;
+ * the TOML file and TESSERA_* env vars use the snake_case form of the same
+ * path (server.shutdownTimeoutMs <-> [server] shutdown_timeout_ms <->
+ * TESSERA_SERVER_SHUTDOWN_TIMEOUT_MS). Defaults and descriptions live in
+ * ConfigSchema.ts, the one place that defines every key.
+ */
+export interface ExperienceConfig {
+  readonly id: string
+  readonly name: string
+  readonly tickRate: number
+  readonly maxPlayers: number
+}
+
+export interface TesseraConfig {
+  readonly server: {
+    readonly host: string
+    readonly port: number
+    readonly roles: ReadonlyArray<string>
+    readonly dev: boolean
+    readonly shutdownTimeoutMs: number
+    readonly logLevel: "trace" | "debug" | "info" | "warning" | "error" | "none"
+  }
+  readonly storage: {
+    readonly backend: "sqlite"
+    readonly dataDir: string
+    readonly writeBehindMs: number
+  }
+  readonly auth: {
+    readonly secret: string
+    readonly tokenTtlSeconds: number
+  }
+  readonly gateway: {
+    readonly maxPayloadBytes: number
+    readonly maxBackpressureBytes: number
+    readonly messagesPerSecond: number
+    readonly messageBurst: number
+    readonly maxBadMessages: number
+    readonly idleTimeoutSeconds: number
+    readonly authPerMinutePerIp: number
+  }
+  readonly session: {
+    readonly resumeWindowSeconds: number
+  }
+  readonly region: {
+    readonly cellSize: number
+    readonly interestRadius: number
+    readonly maxSpeed: number
+    readonly worldHalfExtent: number
+    readonly spawnRadius: number
+  }
+  readonly scheduler: {
+    readonly emptyInstanceGraceSeconds: number
+  }
+  readonly chat: {
+    readonly historySize: number
+    readonly maxLength: number
+    readonly messagesPerSecond: number
+    readonly burst: number
+    readonly bannedWords: ReadonlyArray<string>
+  }
+  readonly cluster: {
+    readonly shardsPerGroup: number
+    readonly simulateRemoteSerialization: boolean
+    readonly entityMaxIdleSeconds: number
+  }
+  readonly experiences: ReadonlyArray<ExperienceConfig>
+}

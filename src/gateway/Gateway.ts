@@ -1,0 +1,119 @@
+import { Context, Duration, Effect, Layer, Runtime, Schedule } from "effect"
+import uWS from "uWebSockets.js"
+import { Readiness } from "../cluster/Readiness.js"
+import { AppConfig } from "../config/AppConfig.js"
+import { ChatEntity } from "../experts/chat/ChatEntity.js"
+import { CloseCode } from "../protocol/Opcodes.js"
+import { LocalRegions } from "../region/LocalRegions.js"
+import { RegionEntity } from "../region/RegionEntity.js"
+import { SessionEntity } from "../session/SessionEntity.js"
+import { PlayerRepository } from "../storage/PlayerRepository.js"
+import { Auth } from "./Auth.js"
+import { ClientDelivery } from "./ClientDelivery.js"
+import { installHttpApi } from "./HttpApi.js"
+import { InputRouter } from "./InputRouter.js"
+import { KeyedRateLimiter } from "./KeyedRateLimiter.js"
+import { WebSocketHandler } from "./WebSocketHandler.js"
+import type { Sharding } from "@effect/cluster"
+
+export class GatewayListenError extends Error {
+  override readonly name = "GatewayListenError"
+}
+
+/** The running gateway: where it listens (port 0 in the config picks a free one). */
+export class Gateway extends Context.Tag("tessera/Gateway")<Gateway, {
+  readonly gatewayId: string
+  readonly port: number
+  readonly connections: () => number
+}>() {}
+
+export const SERVER_VERSION = "0.1.0"
+
+/**
+ * The uWebSockets.js gateway: HTTP API + WebSocket on one port. Scoped: on
+ * release it stops accepting, closes every client with the shutdown code,
+ * and detaches from client delivery, before the cluster below it stops.
+ */
+export const layer: Layer.Layer<
+  Gateway,
+  GatewayListenError,
+  AppConfig | Auth | PlayerRepository | Readiness | ClientDelivery | LocalRegions | Sharding.Sharding
+> = Layer.scoped(
+  Gateway,
+  Effect.gen(function*() {
+    const config = yield* AppConfig
+    const auth = yield* Auth
+    const players = yield* PlayerRepository
+    const readiness = yield* Readiness
+    const delivery = yield* ClientDelivery
+    const localRegions = yield* LocalRegions
+    const runtime = yield* Effect.runtime<never>()
+    const runCallback = Runtime.runCallback(runtime)
+    const runFork = Runtime.runFork(runtime)
+    const run = <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: import("effect").Exit.Exit<A, E>) => void) => {
+      runCallback(effect, { onExit })
+    }
+    const gatewayId = `gw-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+    let accepting = true
+
+    const inputs = new InputRouter(gatewayId, localRegions, yield* RegionEntity.client, (e) => void runFork(e))
+    const perMinute = config.gateway.authPerMinutePerIp
+    const ws = new WebSocketHandler({
+      config,
+      serverVersion: SERVER_VERSION,
+      gatewayId,
+      auth,
+      sessions: yield* SessionEntity.client,
+      chat: yield* ChatEntity.client,
+      inputs,
+      ipLimiter: new KeyedRateLimiter({ ratePerSecond: perMinute / 60, burst: perMinute }),
+      run,
+      isAccepting: () => accepting
+    })
+
+    const app = uWS.App()
+    installHttpApi(app, {
+      config,
+      auth,
+      players,
+      readiness,
+      authLimiter: new KeyedRateLimiter({ ratePerSecond: perMinute / 60, burst: perMinute }),
+      run
+    })
+    ws.install(app)
+    ws.attachApp(app)
+
+    const listenSocket = yield* Effect.async<uWS.us_listen_socket, GatewayListenError>((resume) => {
+      app.listen(config.server.host, config.server.port, (socket) => {
+        if (socket === false) {
+          resume(Effect.fail(new GatewayListenError(`cannot listen on ${config.server.host}:${config.server.port}`)))
+        } else {
+          resume(Effect.succeed(socket))
+        }
+      })
+    })
+    const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket)
+    delivery.attach(ws)
+
+    // Remote input batches go out once per gateway tick; lagging clients are swept once a second.
+    const tickMs = Math.floor(1000 / Math.max(...config.experiences.map((e) => e.tickRate), 20))
+    yield* Effect.forkScoped(
+      Effect.sync(() => inputs.flush()).pipe(Effect.repeat(Schedule.spaced(Duration.millis(tickMs))))
+    )
+    yield* Effect.forkScoped(
+      Effect.sync(() => ws.sweepLagging(Date.now())).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(1))))
+    )
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        accepting = false
+        uWS.us_listen_socket_close(listenSocket)
+        ws.closeAll(CloseCode.ServerShutdown, "server shutting down")
+        delivery.detach(ws)
+        yield* Effect.logInfo("gateway closed")
+      })
+    )
+    yield* Effect.logInfo(`gateway listening on ${config.server.host}:${port}`)
+    return { gatewayId, port, connections: () => ws.connectionCount }
+  }).pipe(Effect.annotateLogs({ role: "gateway" }))
+)

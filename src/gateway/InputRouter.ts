@@ -1,0 +1,56 @@
+import { Duration, Effect } from "effect"
+import { InputBuffer } from "../region/InputBuffer.js"
+import type { LocalRegions } from "../region/LocalRegions.js"
+import { RegionEntity } from "../region/RegionEntity.js"
+
+type RegionClient = Effect.Effect.Success<typeof RegionEntity.client>
+
+/**
+ * Routes one client input to its region. Co-located region: straight into
+ * the region's next-tick buffer. Remote region: appended to this gateway's
+ * batch for that region, sent as ONE entity message per region per flush.
+ */
+export class InputRouter {
+  private readonly remote = new Map<string, InputBuffer>()
+
+  constructor(
+    private readonly gatewayId: string,
+    private readonly localRegions: LocalRegions["Type"],
+    private readonly regions: RegionClient,
+    private readonly runFork: (effect: Effect.Effect<void>) => void
+  ) {}
+
+  push(regionId: string, entityId: number, seq: number, dx: number, dy: number, dz: number, buttons: number): void {
+    const local = this.localRegions.get(regionId)
+    if (local !== undefined) {
+      local.inputs().push(entityId, seq, dx, dy, dz, buttons)
+      return
+    }
+    let batch = this.remote.get(regionId)
+    if (batch === undefined) {
+      batch = new InputBuffer()
+      this.remote.set(regionId, batch)
+    }
+    batch.push(entityId, seq, dx, dy, dz, buttons)
+  }
+
+  /** Sends every pending remote batch (called once per gateway tick). */
+  flush(): void {
+    for (const [regionId, batch] of this.remote) {
+      if (batch.count === 0) {
+        this.remote.delete(regionId)
+        continue
+      }
+      const bytes = batch.toBytes()
+      batch.clear()
+      // Fire-and-forget, forked and bounded: a remote send waits for the remote handler.
+      this.runFork(
+        this.regions(regionId).Inputs({ gatewayId: this.gatewayId, bytes }).pipe(
+          Effect.timeout(Duration.seconds(2)),
+          Effect.catchAllCause((cause) => Effect.logWarning("input batch not delivered", cause)),
+          Effect.annotateLogs({ regionId })
+        )
+      )
+    }
+  }
+}

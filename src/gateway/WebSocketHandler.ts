@@ -1,0 +1,461 @@
+import { Effect, Exit, Cause } from "effect"
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from "uWebSockets.js"
+import type { TesseraConfig } from "../config/TesseraConfig.js"
+import { routeChat } from "../experts/ExpertRouter.js"
+import type { ChatEntity } from "../experts/chat/ChatEntity.js"
+import * as Metrics from "../observability/Metrics.js"
+import { decode, encode } from "../protocol/Codec.js"
+import { GameError } from "../protocol/GameError.js"
+import type { JoinedInfo } from "../protocol/Location.js"
+import { type ChatHistoryFrame, type JoinedFrame, parseClientFrame, type ServerFrame } from "../protocol/Messages.js"
+import { ChatChannel, ClientOp, CloseCode, ErrorCode, PROTOCOL_VERSION, ServerOp } from "../protocol/Opcodes.js"
+import { cellsAround, neighbourhoodDiff } from "../region/InterestGrid.js"
+import { cellTopic, chatTopic } from "../region/WorldIds.js"
+import type { SessionEntity } from "../session/SessionEntity.js"
+import { instanceChannelKey, worldChannelKey } from "../experts/ExpertRouter.js"
+import type { Auth } from "./Auth.js"
+import type { GatewayPort } from "./ClientDelivery.js"
+import type { ClientSocket, Connection } from "./Connection.js"
+import type { InputRouter } from "./InputRouter.js"
+import type { KeyedRateLimiter } from "./KeyedRateLimiter.js"
+import { TokenBucket } from "./TokenBucket.js"
+import { clientIp } from "./HttpApi.js"
+
+type Client<T extends Effect.Effect<any, any, any>> = Effect.Effect.Success<T>
+
+export interface WebSocketDeps {
+  readonly config: TesseraConfig
+  readonly serverVersion: string
+  readonly gatewayId: string
+  readonly auth: Auth["Type"]
+  readonly sessions: Client<typeof SessionEntity.client>
+  readonly chat: Client<typeof ChatEntity.client>
+  readonly inputs: InputRouter
+  readonly ipLimiter: KeyedRateLimiter
+  readonly run: <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => void
+  readonly isAccepting: () => boolean
+}
+
+const THROTTLED_ERROR_INTERVAL_MS = 1000
+/** A socket whose send buffer stays over the limit this long is dropped. */
+const LAGGING_GRACE_MS = 5000
+
+/**
+ * The WebSocket side of the gateway: authenticated upgrade, the synchronous
+ * decode/validate/route of every client frame, per-player sends with
+ * backpressure checks, and topic subscriptions that follow the player's cell.
+ */
+export class WebSocketHandler implements GatewayPort {
+  /** Connections of this gateway by player id (one per player). */
+  private readonly byPlayer = new Map<string, ClientSocket>()
+  private nextConnection = 1
+  private readonly radius: number
+  private readonly maxBuffered: number
+
+  constructor(private readonly deps: WebSocketDeps) {
+    this.radius = deps.config.region.interestRadius
+    this.maxBuffered = deps.config.gateway.maxBackpressureBytes
+  }
+
+  get connectionCount(): number {
+    return this.byPlayer.size
+  }
+
+  install(app: TemplatedApp): void {
+    const { config } = this.deps
+    app.ws<Connection>("/v1/ws", {
+      compression: 0,
+      // uWS's hard cap sits above ours so an oversize frame gets a clear error instead of a bare close.
+      maxPayloadLength: Math.max(config.gateway.maxPayloadBytes * 4, 16 * 1024),
+      maxBackpressure: this.maxBuffered,
+      closeOnBackpressureLimit: 0,
+      idleTimeout: config.gateway.idleTimeoutSeconds,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => this.upgrade(res, req, context),
+      open: (ws) => this.open(ws),
+      message: (ws, message) => this.message(ws, message),
+      close: (ws) => this.close(ws)
+    })
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------
+
+  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    const token = req.getQuery("token") ?? ""
+    const resume = req.getQuery("resume") ?? ""
+    const key = req.getHeader("sec-websocket-key")
+    const protocol = req.getHeader("sec-websocket-protocol")
+    const extensions = req.getHeader("sec-websocket-extensions")
+    const ip = clientIp(res)
+    let aborted = false
+    res.onAborted(() => {
+      aborted = true
+    })
+    if (!this.deps.isAccepting()) {
+      res.writeStatus("503 Service Unavailable").end('{"error":{"code":"shutting_down","message":"server is shutting down"}}')
+      return
+    }
+    if (!this.deps.ipLimiter.take(ip, Date.now())) {
+      Metrics.authTotal.limited.inc()
+      res.writeStatus("429 Too Many Requests").end('{"error":{"code":"rate_limited","message":"too many connections from this address"}}')
+      return
+    }
+    this.deps.auth.verify(token).then((claims) => {
+      if (aborted) return
+      res.cork(() => {
+        if (claims === undefined) {
+          Metrics.authTotal.rejected.inc()
+          res.writeStatus("401 Unauthorized").end('{"error":{"code":"unauthorized","message":"a valid token is required (?token=...)"}}')
+          return
+        }
+        const connection: Connection = {
+          connectionId: `${this.deps.gatewayId}/${this.nextConnection++}`,
+          playerId: claims.playerId,
+          name: claims.name,
+          ip,
+          offeredResume: resume,
+          bucket: new TokenBucket(this.deps.config.gateway.messagesPerSecond, this.deps.config.gateway.messageBurst),
+          resumeToken: "",
+          welcomed: false,
+          closed: false,
+          joining: false,
+          experienceId: null,
+          worldId: null,
+          regionId: null,
+          entityId: 0,
+          cellKey: null,
+          badMessages: 0,
+          lastThrottledErrorAt: 0,
+          laggingSince: 0
+        }
+        res.upgrade(connection, key, protocol, extensions, context)
+      })
+    })
+  }
+
+  private open(ws: ClientSocket): void {
+    const c = ws.getUserData()
+    Metrics.connections.inc()
+    Metrics.connectionsTotal.inc()
+    const previous = this.byPlayer.get(c.playerId)
+    if (previous !== undefined) this.replace(previous)
+    this.byPlayer.set(c.playerId, ws)
+    const payload = c.offeredResume === ""
+      ? { gatewayId: this.deps.gatewayId, connectionId: c.connectionId }
+      : { gatewayId: this.deps.gatewayId, connectionId: c.connectionId, resumeToken: c.offeredResume }
+    this.deps.run(this.deps.sessions(c.playerId).Connect(payload), (exit) => {
+      if (Exit.isFailure(exit)) {
+        if (!c.closed) ws.end(CloseCode.ServerShutdown, "session unavailable, reconnect")
+        return
+      }
+      const result = exit.value
+      c.resumeToken = result.resumeToken
+      if (c.closed) {
+        // The socket went away while the session was connecting: hand the session back its state.
+        this.disconnectSession(c)
+        return
+      }
+      if (result.replaced !== null) {
+        const old = this.byConnectionId(result.replaced.connectionId)
+        if (old !== undefined && old !== ws) this.replace(old)
+      }
+      c.welcomed = true
+      this.send(ws, [
+        ServerOp.Welcome,
+        this.deps.serverVersion,
+        PROTOCOL_VERSION,
+        this.deps.config.experiences[0]?.tickRate ?? 20,
+        c.playerId,
+        result.resumeToken,
+        result.resumed
+      ])
+      if (result.joined !== null) this.enterWorld(ws, result.joined, false)
+    })
+  }
+
+  private close(ws: ClientSocket): void {
+    const c = ws.getUserData()
+    c.closed = true
+    Metrics.connections.dec()
+    if (this.byPlayer.get(c.playerId) === ws) this.byPlayer.delete(c.playerId)
+    if (c.welcomed) this.disconnectSession(c)
+  }
+
+  private disconnectSession(c: Connection): void {
+    const location = c.regionId !== null && c.worldId !== null && c.experienceId !== null
+      ? { experienceId: c.experienceId, worldId: c.worldId, regionId: c.regionId }
+      : null
+    this.deps.run(
+      this.deps.sessions(c.playerId).Disconnect({ connectionId: c.connectionId, resumeToken: c.resumeToken, location }),
+      () => {}
+    )
+  }
+
+  private replace(ws: ClientSocket): void {
+    const c = ws.getUserData()
+    if (c.closed) return
+    Metrics.clientsDroppedTotal.replaced.inc()
+    ws.end(CloseCode.Replaced, "replaced by a newer connection of the same player")
+  }
+
+  private byConnectionId(connectionId: string): ClientSocket | undefined {
+    for (const ws of this.byPlayer.values()) if (ws.getUserData().connectionId === connectionId) return ws
+    return undefined
+  }
+
+  // ---- client frames -------------------------------------------------------------
+
+  private message(ws: ClientSocket, message: ArrayBuffer): void {
+    const c = ws.getUserData()
+    const now = Date.now()
+    Metrics.messagesInTotal.inc()
+    Metrics.bytesInTotal.inc(message.byteLength)
+    if (!c.bucket.take(now)) {
+      Metrics.messagesRejectedTotal.rate_limited.inc()
+      this.throttledError(ws, c, now, ErrorCode.RateLimited, "too many messages; slow down")
+      return
+    }
+    if (message.byteLength > this.deps.config.gateway.maxPayloadBytes) {
+      Metrics.messagesRejectedTotal.too_large.inc()
+      return this.reject(ws, c, ErrorCode.TooLarge, `frame of ${message.byteLength} bytes exceeds ${this.deps.config.gateway.maxPayloadBytes}`)
+    }
+    let value: unknown
+    try {
+      // Decoded synchronously: uWS neuters the ArrayBuffer when this callback returns.
+      value = decode(new Uint8Array(message))
+    } catch {
+      Metrics.messagesRejectedTotal.bad_frame.inc()
+      return this.reject(ws, c, ErrorCode.BadFrame, "frame is not valid msgpack")
+    }
+    const parsed = parseClientFrame(value, this.deps.config.chat.maxLength)
+    if (!parsed.ok) {
+      if (parsed.code === ErrorCode.UnknownOp) Metrics.messagesRejectedTotal.unknown_op.inc()
+      else Metrics.messagesRejectedTotal.bad_shape.inc()
+      return this.reject(ws, c, parsed.code, parsed.message)
+    }
+    if (!c.welcomed) return this.send(ws, [ServerOp.Error, ErrorCode.NotInWorld, "wait for the welcome frame"])
+    const frame = parsed.frame
+    switch (frame[0]) {
+      case ClientOp.Input: {
+        if (c.regionId === null) {
+          return this.throttledError(ws, c, now, ErrorCode.NotInWorld, "join a world before sending input")
+        }
+        this.deps.inputs.push(c.regionId, c.entityId, frame[1], frame[2], frame[3], frame[4], frame[5])
+        Metrics.inputsTotal.inc()
+        return
+      }
+      case ClientOp.Ping:
+        return this.send(ws, [ServerOp.Pong, frame[1], now])
+      case ClientOp.Join:
+        return this.join(ws, c, frame[1])
+      case ClientOp.Leave:
+        return this.leave(ws, c)
+      case ClientOp.Chat:
+        return this.chat(ws, c, frame[1], frame[2], frame[3])
+    }
+  }
+
+  private join(ws: ClientSocket, c: Connection, experienceId: string): void {
+    if (c.joining) return this.send(ws, [ServerOp.Error, ErrorCode.AlreadyInWorld, "a join is already in progress"])
+    c.joining = true
+    this.deps.run(
+      this.deps.sessions(c.playerId).JoinWorld({ experienceId, gatewayId: this.deps.gatewayId }),
+      (exit) => {
+        c.joining = false
+        if (c.closed) return
+        if (Exit.isSuccess(exit)) return this.enterWorld(ws, exit.value, true)
+        this.sendFailure(ws, exit.cause)
+      }
+    )
+  }
+
+  private leave(ws: ClientSocket, c: Connection): void {
+    this.deps.run(this.deps.sessions(c.playerId).LeaveWorld(), (exit) => {
+      if (c.closed) return
+      this.exitWorld(ws, c)
+      if (Exit.isSuccess(exit)) this.send(ws, [ServerOp.Left, "left"])
+      else this.sendFailure(ws, exit.cause)
+    })
+  }
+
+  private chat(ws: ClientSocket, c: Connection, channel: ChatChannel, text: string, to: string | undefined): void {
+    const route = routeChat(channel, { playerId: c.playerId, experienceId: c.experienceId, worldId: c.worldId }, to)
+    if (route === undefined) {
+      return this.send(ws, [ServerOp.Error, ErrorCode.NotInWorld, "join a world to use this chat channel"])
+    }
+    this.deps.run(
+      this.deps.chat(route.key).Send({ fromPlayerId: c.playerId, fromName: c.name, text, to: to ?? null }),
+      (exit) => {
+        if (!c.closed && Exit.isFailure(exit)) this.sendFailure(ws, exit.cause)
+      }
+    )
+  }
+
+  // ---- world membership ------------------------------------------------------------
+
+  private enterWorld(ws: ClientSocket, joined: JoinedInfo, sendHistory: boolean): void {
+    const c = ws.getUserData()
+    if (c.regionId !== null && c.regionId !== joined.regionId) this.exitWorld(ws, c)
+    const enteringWorld = c.worldId !== joined.worldId
+    c.experienceId = joined.experienceId
+    c.worldId = joined.worldId
+    c.regionId = joined.regionId
+    c.entityId = joined.entityId
+    ws.cork(() => {
+      if (c.cellKey !== joined.cellKey) {
+        this.moveSubscriptions(ws, joined.regionId, c.cellKey, joined.cellKey)
+        c.cellKey = joined.cellKey
+      }
+      if (enteringWorld) {
+        ws.subscribe(chatTopic(worldChannelKey(joined.experienceId)))
+        ws.subscribe(chatTopic(instanceChannelKey(joined.worldId)))
+      }
+      const frame: JoinedFrame = [
+        ServerOp.Joined,
+        joined.experienceId,
+        joined.worldId,
+        joined.regionId,
+        joined.entityId,
+        joined.x,
+        joined.y,
+        joined.z,
+        joined.tickRate,
+        joined.cellSize
+      ]
+      this.sendCorked(ws, encode(frame))
+    })
+    if (sendHistory) this.sendHistory(ws, c, joined)
+  }
+
+  private sendHistory(ws: ClientSocket, c: Connection, joined: JoinedInfo): void {
+    const limit = this.deps.config.chat.historySize
+    const channels = [
+      [ChatChannel.World, worldChannelKey(joined.experienceId)],
+      [ChatChannel.Instance, instanceChannelKey(joined.worldId)]
+    ] as const
+    for (const [channel, key] of channels) {
+      this.deps.run(this.deps.chat(key).History({ limit }), (exit) => {
+        if (c.closed || !Exit.isSuccess(exit)) return
+        const frame: ChatHistoryFrame = [ServerOp.ChatHistory, channel, exit.value]
+        this.send(ws, frame)
+      })
+    }
+  }
+
+  private exitWorld(ws: ClientSocket, c: Connection): void {
+    if (c.regionId !== null) this.moveSubscriptions(ws, c.regionId, c.cellKey, undefined)
+    if (c.experienceId !== null) ws.unsubscribe(chatTopic(worldChannelKey(c.experienceId)))
+    if (c.worldId !== null) ws.unsubscribe(chatTopic(instanceChannelKey(c.worldId)))
+    c.experienceId = null
+    c.worldId = null
+    c.regionId = null
+    c.entityId = 0
+    c.cellKey = null
+  }
+
+  private moveSubscriptions(ws: ClientSocket, regionId: string, from: string | null | undefined, to: string | undefined) {
+    if (from == null) {
+      if (to !== undefined) for (const key of cellsAround(to, this.radius)) ws.subscribe(cellTopic(regionId, key))
+      return
+    }
+    if (to === undefined) {
+      for (const key of cellsAround(from, this.radius)) ws.unsubscribe(cellTopic(regionId, key))
+      return
+    }
+    const diff = neighbourhoodDiff(from, to, this.radius)
+    for (const key of diff.unsubscribe) ws.unsubscribe(cellTopic(regionId, key))
+    for (const key of diff.subscribe) ws.subscribe(cellTopic(regionId, key))
+  }
+
+  // ---- GatewayPort (regions and experts reach clients through these) ----------------
+
+  private app: TemplatedApp | undefined
+  attachApp(app: TemplatedApp): void {
+    this.app = app
+  }
+
+  publish(topic: string, frame: Uint8Array): void {
+    this.app?.publish(topic, frame, true, false)
+  }
+
+  sendToPlayer(playerId: string, frame: Uint8Array): boolean {
+    const ws = this.byPlayer.get(playerId)
+    if (ws === undefined) return false
+    ws.cork(() => this.sendCorked(ws, frame))
+    return true
+  }
+
+  moveCells(playerId: string, regionId: string, fromCell: string | undefined, toCell: string | undefined): void {
+    const ws = this.byPlayer.get(playerId)
+    if (ws === undefined) return
+    const c = ws.getUserData()
+    if (c.regionId !== regionId) return
+    ws.cork(() => this.moveSubscriptions(ws, regionId, fromCell ?? c.cellKey, toCell))
+    c.cellKey = toCell ?? null
+  }
+
+  // ---- sending ------------------------------------------------------------------------
+
+  private send(ws: ClientSocket, frame: ServerFrame): void {
+    const bytes = encode(frame)
+    ws.cork(() => this.sendCorked(ws, bytes))
+  }
+
+  /** Every per-player send checks backpressure: a lagging client loses frames, never buffers without bound. */
+  private sendCorked(ws: ClientSocket, bytes: Uint8Array): void {
+    if (ws.getBufferedAmount() > this.maxBuffered) {
+      Metrics.messagesDroppedTotal.backpressure.inc()
+      return
+    }
+    ws.send(bytes, true, false)
+    Metrics.messagesOutTotal.inc()
+    Metrics.bytesOutTotal.inc(bytes.byteLength)
+  }
+
+  private sendFailure(ws: ClientSocket, cause: Cause.Cause<unknown>): void {
+    const failure = Cause.failureOption(cause)
+    if (failure._tag === "Some" && failure.value instanceof GameError) {
+      return this.send(ws, [ServerOp.Error, failure.value.code, failure.value.message])
+    }
+    this.send(ws, [ServerOp.Error, ErrorCode.Internal, "the server could not complete that request"])
+  }
+
+  /** A bad frame: a clear error to the sender; repeated abuse closes the connection. */
+  private reject(ws: ClientSocket, c: Connection, code: ErrorCode, message: string): void {
+    c.badMessages++
+    if (c.badMessages > this.deps.config.gateway.maxBadMessages) {
+      Metrics.clientsDroppedTotal.abuse.inc()
+      ws.end(CloseCode.Abuse, "too many invalid messages")
+      return
+    }
+    this.send(ws, [ServerOp.Error, code, message])
+  }
+
+  private throttledError(ws: ClientSocket, c: Connection, now: number, code: ErrorCode, message: string): void {
+    if (now - c.lastThrottledErrorAt < THROTTLED_ERROR_INTERVAL_MS) return
+    c.lastThrottledErrorAt = now
+    this.send(ws, [ServerOp.Error, code, message])
+  }
+
+  // ---- periodic work --------------------------------------------------------------------
+
+  /** Drops clients whose send buffer stayed over the limit for the grace period. */
+  sweepLagging(now: number): void {
+    for (const ws of this.byPlayer.values()) {
+      const c = ws.getUserData()
+      if (ws.getBufferedAmount() <= this.maxBuffered) {
+        c.laggingSince = 0
+      } else if (c.laggingSince === 0) {
+        c.laggingSince = now
+      } else if (now - c.laggingSince > LAGGING_GRACE_MS) {
+        Metrics.clientsDroppedTotal.lagging.inc()
+        ws.end(CloseCode.Lagging, "client too slow to keep up")
+      }
+    }
+  }
+
+  /** Tells every client the server is going away (they reconnect with resume elsewhere or later). */
+  closeAll(code: number, reason: string): void {
+    for (const ws of [...this.byPlayer.values()]) ws.end(code, reason)
+  }
+}

@@ -1,0 +1,33 @@
+import { Context, Layer } from "effect"
+import type { InputBuffer } from "./InputBuffer.js"
+
+/**
+ * The in-process fast path: regions active on this runner register their
+ * input buffer here on activation and remove it in their scope's finalizer.
+ * A co-located gateway pushes inputs straight into it (no entity message).
+ */
+export interface LocalRegion {
+  readonly regionId: string
+  /** The buffer the next tick consumes; the region swaps it each tick. */
+  inputs(): InputBuffer
+}
+
+export class LocalRegions extends Context.Tag("tessera/LocalRegions")<LocalRegions, {
+  readonly get: (regionId: string) => LocalRegion | undefined
+  readonly register: (region: LocalRegion) => void
+  readonly unregister: (region: LocalRegion) => void
+  readonly size: () => number
+}>() {
+  static readonly layer: Layer.Layer<LocalRegions> = Layer.sync(LocalRegions, () => {
+    const regions = new Map<string, LocalRegion>()
+    return {
+      get: (regionId) => regions.get(regionId),
+      register: (region) => void regions.set(region.regionId, region),
+      // Only the registrant may remove itself: a re-activated region may already have replaced it.
+      unregister: (region) => {
+        if (regions.get(region.regionId) === region) regions.delete(region.regionId)
+      },
+      size: () => regions.size
+    }
+  })
+}

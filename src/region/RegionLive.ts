@@ -1,0 +1,180 @@
+import { Entity, Sharding } from "@effect/cluster"
+import { Duration, Effect, Fiber, Option } from "effect"
+import { AppConfig } from "../config/AppConfig.js"
+import { ClientDelivery } from "../gateway/ClientDelivery.js"
+import * as Metrics from "../observability/Metrics.js"
+import { GameError } from "../protocol/GameError.js"
+import { ErrorCode } from "../protocol/Opcodes.js"
+import { PlayerRepository } from "../storage/PlayerRepository.js"
+import { PlayerStateWriter } from "../storage/PlayerStateWriter.js"
+import { FixedTicker } from "./FixedTicker.js"
+import { GameLogicProvider } from "./GameLogicProvider.js"
+import { LocalRegions } from "./LocalRegions.js"
+import { RegionEntity } from "./RegionEntity.js"
+import { RegionRuntime } from "./RegionRuntime.js"
+import { cellTopic, experienceOfWorld } from "./WorldIds.js"
+
+/**
+ * Region entity handlers. An activated region registers its input buffer for
+ * co-located gateways, ticks on a drift-free fixed timestep while it has
+ * players (kept alive by the cluster, since in-process inputs are not entity
+ * messages), and stops itself when it has been empty for the grace period.
+ */
+export const RegionLive = RegionEntity.toLayer(
+  Effect.gen(function*() {
+    const address = yield* Entity.CurrentAddress
+    const regionId = address.entityId
+    const config = yield* AppConfig
+    const localRegions = yield* LocalRegions
+    const delivery = yield* ClientDelivery
+    const players = yield* PlayerRepository
+    const writer = yield* PlayerStateWriter
+    const logicProvider = yield* GameLogicProvider
+    const scope = yield* Effect.scope
+
+    const experienceId = experienceOfWorld(regionId)
+    const experience = config.experiences.find((e) => e.id === experienceId)
+    const tickRate = experience?.tickRate ?? 20
+    const emptyGraceMs = config.scheduler.emptyInstanceGraceSeconds * 1000
+
+    const runtime = new RegionRuntime(
+      {
+        regionId,
+        tickRate,
+        cellSize: config.region.cellSize,
+        persistEveryTicks: Math.max(1, Math.round((config.storage.writeBehindMs / 1000) * tickRate))
+      },
+      experience ? logicProvider.forExperience(experience) : logicProvider.forExperience({
+        id: experienceId,
+        name: experienceId,
+        tickRate,
+        maxPlayers: 0
+      }),
+      {
+        publishCell: (cellKey, frame) => {
+          delivery.publish(cellTopic(regionId, cellKey), frame)
+          Metrics.snapshotsPublishedTotal.inc()
+        },
+        cellChanged: (playerId, from, to) => delivery.moveCells(playerId, regionId, from, to),
+        persist: (entity) =>
+          writer.put({
+            playerId: entity.playerId,
+            experienceId,
+            worldId: regionId,
+            x: entity.x,
+            y: entity.y,
+            z: entity.z,
+            at: Date.now()
+          })
+      }
+    )
+
+    localRegions.register(runtime)
+    Metrics.regions.inc()
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        runtime.persistAll()
+        localRegions.unregister(runtime)
+        Metrics.regions.dec()
+      })
+    )
+
+    let emptySince = Date.now()
+    const runTick = () => {
+      const started = performance.now()
+      runtime.tick()
+      Metrics.tickDurationSeconds.observe((performance.now() - started) / 1000)
+    }
+
+    const tickLoop = Effect.gen(function*() {
+      const ticker = new FixedTicker(tickRate, performance.now())
+      while (true) {
+        const plan = ticker.next(performance.now())
+        for (let i = 0; i < plan.ticksDue; i++) runTick()
+        if (runtime.playerCount > 0) emptySince = Date.now()
+        else if (Date.now() - emptySince >= emptyGraceMs) return yield* stopTicking
+        yield* Effect.sleep(Duration.millis(plan.delayMs))
+      }
+    }).pipe(Effect.annotateLogs({ regionId }))
+
+    // Handlers and the loop fiber run outside the build's context: capture what keepAlive needs.
+    const clusterContext = yield* Effect.context<Sharding.Sharding | Entity.CurrentAddress>()
+    const setKeepAlive = (enabled: boolean) => Effect.provide(Entity.keepAlive(enabled), clusterContext)
+
+    let loop: Fiber.RuntimeFiber<void> | undefined
+    const startTicking = Effect.gen(function*() {
+      if (loop !== undefined) return
+      emptySince = Date.now()
+      loop = yield* Effect.forkIn(tickLoop, scope)
+      yield* setKeepAlive(true)
+    })
+    // Also runs inside the loop fiber itself, so it must not wait for that fiber's interruption.
+    const stopTicking: Effect.Effect<void> = Effect.suspend(() => {
+      const fiber = loop
+      loop = undefined
+      runtime.persistAll()
+      if (fiber !== undefined) fiber.unsafeInterruptAsFork(fiber.id())
+      return setKeepAlive(false)
+    })
+
+    yield* startTicking
+
+    return RegionEntity.of({
+      Join: ({ payload }) =>
+        Effect.gen(function*() {
+          if (experience === undefined) {
+            return yield* new GameError({ code: ErrorCode.UnknownExperience, message: `no experience "${experienceId}"` })
+          }
+          let entity = runtime.entityOf(payload.playerId)
+          if (entity === undefined) {
+            const stored = yield* players.get(payload.playerId).pipe(
+              Effect.map(Option.getOrUndefined),
+              Effect.catchAll((error) =>
+                Effect.as(Effect.logWarning("could not load player state; spawning fresh", error), undefined)
+              )
+            )
+            const at = stored?.lastExperienceId === experienceId && stored.position !== null
+              ? stored.position
+              : undefined
+            entity = runtime.addPlayer(payload.playerId, at)
+          }
+          yield* startTicking
+          return {
+            experienceId,
+            worldId: regionId,
+            regionId,
+            entityId: entity.id,
+            x: entity.x,
+            y: entity.y,
+            z: entity.z,
+            cellKey: runtime.cellOf(entity.id) ?? "0,0,0",
+            tickRate,
+            cellSize: config.region.cellSize,
+            interestRadius: config.region.interestRadius
+          }
+        }).pipe(Effect.annotateLogs({ regionId, playerId: payload.playerId })),
+      Leave: ({ payload }) =>
+        Effect.sync(() => {
+          const entity = runtime.removePlayer(payload.playerId)
+          if (entity !== undefined) {
+            writer.put({
+              playerId: entity.playerId,
+              experienceId,
+              worldId: regionId,
+              x: entity.x,
+              y: entity.y,
+              z: entity.z,
+              at: Date.now()
+            })
+          }
+        }),
+      Inputs: ({ payload }) =>
+        Effect.try(() => runtime.enqueueBytes(payload.bytes)).pipe(
+          Effect.catchAll((error) => Effect.logWarning("dropped a malformed input batch", error))
+        ),
+      Shutdown: () => stopTicking,
+      Info: () => Effect.succeed({ players: runtime.playerCount, tick: runtime.world.tick, ticking: loop !== undefined })
+    })
+  }),
+  { maxIdleTime: Duration.seconds(30) }
+)

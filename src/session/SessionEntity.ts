@@ -1,0 +1,49 @@
+import { ClusterSchema, Entity } from "@effect/cluster"
+import { Rpc } from "@effect/rpc"
+import { Schema } from "effect"
+import { Role } from "../cluster/Roles.js"
+import { GameError } from "../protocol/GameError.js"
+import { JoinedInfo, Location } from "../protocol/Location.js"
+
+export const ConnectionRef = Schema.Struct({ gatewayId: Schema.String, connectionId: Schema.String })
+export type ConnectionRef = typeof ConnectionRef.Type
+
+/**
+ * The Session entity protocol: one per player (entity id = player id). It
+ * owns the player's lifecycle: which connection is current, the resume
+ * token and window, and the player's place in a world.
+ */
+export const SessionEntity = Entity.make("Session", [
+  Rpc.make("Connect", {
+    payload: {
+      gatewayId: Schema.String,
+      connectionId: Schema.String,
+      resumeToken: Schema.optional(Schema.String)
+    },
+    success: Schema.Struct({
+      resumeToken: Schema.String,
+      resumed: Schema.Boolean,
+      joined: Schema.NullOr(JoinedInfo),
+      /** The connection this one replaces; its gateway closes it. */
+      replaced: Schema.NullOr(ConnectionRef)
+    })
+  }),
+  /**
+   * The connection dropped. Carries what the gateway kept for the session
+   * (token, location), so a session that passivated meanwhile can still
+   * hold the player's place for the resume window.
+   */
+  Rpc.make("Disconnect", {
+    payload: {
+      connectionId: Schema.String,
+      resumeToken: Schema.String,
+      location: Schema.NullOr(Location)
+    }
+  }),
+  Rpc.make("JoinWorld", {
+    payload: { experienceId: Schema.String, gatewayId: Schema.String },
+    success: JoinedInfo,
+    error: GameError
+  }),
+  Rpc.make("LeaveWorld", { success: Schema.NullOr(Location) })
+]).annotate(ClusterSchema.ShardGroup, () => Role.Session)

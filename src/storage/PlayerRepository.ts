@@ -1,0 +1,166 @@
+import { SqlClient } from "@effect/sql"
+import { Clock, Context, Effect, Layer, Option } from "effect"
+import { StorageError } from "./StorageError.js"
+
+/** A stored player as the rest of the backend sees it. */
+export interface PlayerRecord {
+  readonly id: string
+  readonly name: string
+  readonly deviceId: string | null
+  readonly lastExperienceId: string | null
+  readonly lastWorldId: string | null
+  readonly position: { readonly x: number; readonly y: number; readonly z: number } | null
+}
+
+/** The latest known state of one player, written behind by PlayerStateWriter. */
+export interface PlayerStateRow {
+  readonly playerId: string
+  readonly experienceId: string
+  readonly worldId: string
+  readonly x: number
+  readonly y: number
+  readonly z: number
+  /** Epoch milliseconds; becomes last_seen_at. */
+  readonly at: number
+}
+
+interface PlayerRow {
+  readonly id: string
+  readonly device_id: string | null
+  readonly name: string
+  readonly last_experience_id: string | null
+  readonly last_world_id: string | null
+  readonly pos_x: number | string | null
+  readonly pos_y: number | string | null
+  readonly pos_z: number | string | null
+}
+
+// Numbers are coerced with Number(): PostgreSQL drivers return BIGINT and
+// sometimes DOUBLE as strings.
+const toRecord = (row: PlayerRow): PlayerRecord => ({
+  id: row.id,
+  name: row.name,
+  deviceId: row.device_id,
+  lastExperienceId: row.last_experience_id,
+  lastWorldId: row.last_world_id,
+  position: row.pos_x === null || row.pos_y === null || row.pos_z === null
+    ? null
+    : { x: Number(row.pos_x), y: Number(row.pos_y), z: Number(row.pos_z) }
+})
+
+/** "guest-" + the first 6 characters of the id. */
+export const defaultGuestName = (id: string): string => `guest-${id.slice(0, 6)}`
+
+/** Players: guest identity by device id, and their last world and position. */
+export class PlayerRepository extends Context.Tag("tessera/storage/PlayerRepository")<
+  PlayerRepository,
+  {
+    /**
+     * The player bound to `deviceId`, created on first sight; without a
+     * device id, always a fresh player. A non-empty `name` renames an
+     * existing player; otherwise new players are called `guest-xxxxxx`.
+     * Concurrent calls with the same device id yield the same player.
+     */
+    readonly findOrCreateGuest: (
+      deviceId: string | undefined,
+      name: string | undefined
+    ) => Effect.Effect<PlayerRecord, StorageError>
+    readonly get: (playerId: string) => Effect.Effect<Option.Option<PlayerRecord>, StorageError>
+    /**
+     * Writes the whole batch in ONE transaction: either every row lands or
+     * none does. Rows for unknown player ids are ignored.
+     */
+    readonly saveStates: (states: ReadonlyArray<PlayerStateRow>) => Effect.Effect<void, StorageError>
+  }
+>() {}
+
+const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+
+  const selectById = (id: string) =>
+    sql<PlayerRow>`
+      SELECT id, device_id, name, last_experience_id, last_world_id, pos_x, pos_y, pos_z
+      FROM players WHERE id = ${id}
+    `
+
+  const selectByDevice = (deviceId: string) =>
+    sql<PlayerRow>`
+      SELECT id, device_id, name, last_experience_id, last_world_id, pos_x, pos_y, pos_z
+      FROM players WHERE device_id = ${deviceId}
+    `
+
+  const insert = (id: string, deviceId: string | null, name: string, now: number) =>
+    sql`
+      INSERT INTO players (id, device_id, name, created_at, last_seen_at)
+      VALUES (${id}, ${deviceId}, ${name}, ${now}, ${now})
+      ON CONFLICT (device_id) DO NOTHING
+    `
+
+  const createFresh = (deviceId: string | null, name: string | undefined, now: number) =>
+    Effect.gen(function*() {
+      const id = crypto.randomUUID()
+      yield* insert(id, deviceId, name ?? defaultGuestName(id), now)
+      return id
+    })
+
+  const findOrCreateGuest = (deviceId: string | undefined, name: string | undefined) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const wantedName = name !== undefined && name.trim().length > 0 ? name.trim() : undefined
+
+      if (deviceId === undefined || deviceId.length === 0) {
+        const id = yield* createFresh(null, wantedName, now)
+        return toRecord((yield* selectById(id))[0]!)
+      }
+
+      const existing = yield* selectByDevice(deviceId)
+      if (existing.length > 0) {
+        const row = existing[0]!
+        yield* sql`
+          UPDATE players SET last_seen_at = ${now}, name = ${wantedName ?? row.name}
+          WHERE id = ${row.id}
+        `
+        return toRecord({ ...row, name: wantedName ?? row.name })
+      }
+
+      // ON CONFLICT DO NOTHING: if another caller created the same device's
+      // player in between, ours is dropped and we read theirs back.
+      yield* createFresh(deviceId, wantedName, now)
+      return toRecord((yield* selectByDevice(deviceId))[0]!)
+    }).pipe(
+      sql.withTransaction,
+      Effect.mapError(StorageError.fromSqlError("players.findOrCreateGuest"))
+    )
+
+  const get = (playerId: string) =>
+    selectById(playerId).pipe(
+      Effect.map((rows) => rows.length > 0 ? Option.some(toRecord(rows[0]!)) : Option.none()),
+      Effect.mapError(StorageError.fromSqlError("players.get"))
+    )
+
+  const saveState = (s: PlayerStateRow) =>
+    sql`
+      UPDATE players SET
+        last_experience_id = ${s.experienceId},
+        last_world_id = ${s.worldId},
+        pos_x = ${s.x}, pos_y = ${s.y}, pos_z = ${s.z},
+        last_seen_at = ${s.at}
+      WHERE id = ${s.playerId}
+    `
+
+  const saveStates = (states: ReadonlyArray<PlayerStateRow>) =>
+    states.length === 0
+      ? Effect.void
+      : Effect.forEach(states, saveState, { discard: true }).pipe(
+        sql.withTransaction,
+        Effect.mapError(StorageError.fromSqlError("players.saveStates"))
+      )
+
+  return PlayerRepository.of({ findOrCreateGuest, get, saveStates })
+})
+
+/** The SQL implementation (SQLite now, PostgreSQL through the same SQL). */
+export const layer: Layer.Layer<PlayerRepository, never, SqlClient.SqlClient> = Layer.effect(
+  PlayerRepository,
+  make
+)
