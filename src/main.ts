@@ -7,7 +7,6 @@
 import { Args, Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Logger, LogLevel, Option } from "effect"
-import { runCrowdCli } from "./bots/runCrowdCli.js"
 import { makeServerLayer } from "./cluster/ServerLayer.js"
 import { parseRoles, RolesError } from "./cluster/Roles.js"
 import { ConfigError, loadConfig, renderConfig } from "./config/loadConfig.js"
@@ -116,8 +115,10 @@ const tessera = Command.make("tessera", serveOptions, serve).pipe(
 const cli = Command.run(tessera, { name: "tessera", version: SERVER_VERSION })
 
 if (process.argv[2] === "bots") {
-  // The bots share one flag parser with bench/crowd.ts, outside the server's CLI tree.
-  runCrowdCli(process.argv.slice(3)).then((code) => process.exit(code))
+  // The bots share one flag parser with bench/crowd.ts, outside the server's CLI tree (and its imports).
+  import("./bots/runCrowdCli.js")
+    .then(({ runCrowdCli }) => runCrowdCli(process.argv.slice(3)))
+    .then((code: number) => process.exit(code))
 } else {
   cli(process.argv).pipe(Effect.provide(NodeContext.layer), NodeRuntime.runMain({ disableErrorReporting: false }))
 }

@@ -359,6 +359,12 @@ export const locateSnapshotEntities = (bytes: Uint8Array, out: SnapshotLocation)
     const lo = ((bytes[p + 5] << 24) >>> 0) + ((bytes[p + 6] << 16) | (bytes[p + 7] << 8) | bytes[p + 8])
     tick = hi * 0x100000000 + lo
     p += 9
+  } else if (t === 0xcb) {
+    // msgpackr writes integers above 2^32 as float64
+    if (p + 9 > n) return false
+    tick = new DataView(bytes.buffer, bytes.byteOffset + p + 1, 8).getFloat64(0)
+    if (!Number.isInteger(tick) || tick < 0) return false
+    p += 9
   } else return false
   // entities: bin
   if (p >= n) return false

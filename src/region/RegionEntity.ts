@@ -10,9 +10,13 @@ import { JoinedInfo } from "../protocol/Location.js"
  * world. All messages are volatile; the game path never persists a message.
  */
 export const RegionEntity = Entity.make("Region", [
-  /** Adds the player (idempotent: a player already present keeps its entity). */
+  /**
+   * Adds the player (idempotent: a player already present keeps its entity).
+   * `resumed` is false for a join from a new client, whose input seqs start
+   * again at 1: the entity's input ack restarts with it.
+   */
   Rpc.make("Join", {
-    payload: { playerId: Schema.String, gatewayId: Schema.String },
+    payload: { playerId: Schema.String, gatewayId: Schema.String, resumed: Schema.Boolean },
     success: JoinedInfo,
     error: GameError
   }),

@@ -76,6 +76,7 @@ export const RegionLive = RegionEntity.toLayer(
         runtime.persistAll()
         localRegions.unregister(runtime)
         Metrics.regions.dec()
+        Metrics.players.dec(runtime.playerCount)
       })
     )
 
@@ -137,6 +138,9 @@ export const RegionLive = RegionEntity.toLayer(
               ? stored.position
               : undefined
             entity = runtime.addPlayer(payload.playerId, at)
+            Metrics.players.inc()
+          } else if (!payload.resumed) {
+            entity.lastSeq = 0
           }
           yield* startTicking
           return {
@@ -157,6 +161,7 @@ export const RegionLive = RegionEntity.toLayer(
         Effect.sync(() => {
           const entity = runtime.removePlayer(payload.playerId)
           if (entity !== undefined) {
+            Metrics.players.dec()
             writer.put({
               playerId: entity.playerId,
               experienceId,

@@ -73,8 +73,8 @@ export const SessionLive = Effect.gen(function*() {
         return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
       })
 
-      const joinRegion = (at: Location, gatewayId: string) =>
-        bounded("region join", regions(at.regionId).Join({ playerId, gatewayId }))
+      const joinRegion = (at: Location, gatewayId: string, resumed: boolean) =>
+        bounded("region join", regions(at.regionId).Join({ playerId, gatewayId, resumed }))
 
       const leaveWorld = Effect.gen(function*() {
         const was = location
@@ -98,7 +98,7 @@ export const SessionLive = Effect.gen(function*() {
               location !== null
             let joined: JoinedInfo | null = null
             if (resumed && location !== null) {
-              joined = yield* joinRegion(location, payload.gatewayId).pipe(
+              joined = yield* joinRegion(location, payload.gatewayId, true).pipe(
                 Effect.catchAll(() => Effect.succeed(null))
               )
               if (joined === null) location = null
@@ -133,7 +133,7 @@ export const SessionLive = Effect.gen(function*() {
               scheduler(SCHEDULER_ID).Place({ experienceId: payload.experienceId, playerId })
             )
             const at: Location = { experienceId: payload.experienceId, worldId: placed.worldId, regionId: placed.regionId }
-            const joined = yield* joinRegion(at, payload.gatewayId).pipe(
+            const joined = yield* joinRegion(at, payload.gatewayId, false).pipe(
               Effect.tapError(() =>
                 bounded("scheduler left", scheduler(SCHEDULER_ID).Left({ playerId, worldId: placed.worldId })).pipe(
                   Effect.ignore

@@ -155,6 +155,7 @@ describe("InterestGrid", () => {
     let s = 1
     const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296)
     const alive = new Set<number>()
+    const problems: Array<string> = []
     for (let round = 0; round < 300; round++) {
       for (const e of es) {
         if (rnd() < 0.05) {
@@ -168,18 +169,18 @@ describe("InterestGrid", () => {
         const before = g.cellOf(e.id)
         const change = g.place(e)
         alive.add(e.id)
-        expect(change === undefined).toBe(before === expectedKey)
-        expect(g.cellOf(e.id)).toBe(expectedKey)
+        if ((change === undefined) !== (before === expectedKey)) problems.push(`round ${round}: change ${e.id}`)
+        if (g.cellOf(e.id) !== expectedKey) problems.push(`round ${round}: cellOf ${e.id}`)
       }
       let total = 0
       for (const [key, ms] of g.cells()) {
-        expect(ms.length).toBeGreaterThan(0)
-        for (const m of ms) expect(g.cellOf(m.id)).toBe(key)
+        if (ms.length === 0) problems.push(`round ${round}: empty cell ${key} listed`)
+        for (const m of ms) if (g.cellOf(m.id) !== key) problems.push(`round ${round}: ${m.id} misfiled`)
         total += ms.length
       }
-      expect(total).toBe(alive.size)
-      expect(g.size).toBe(alive.size)
+      if (total !== alive.size || g.size !== alive.size) problems.push(`round ${round}: count`)
     }
+    expect(problems).toEqual([])
   })
 
   it("rejects a bad cell size", () => {

@@ -1,0 +1,107 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+
+const ROOT = Path.resolve(import.meta.dirname, "../..")
+
+/** A free loopback port (bound once by the OS, then released for the server). */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = Net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address() as Net.AddressInfo
+      server.close(() => resolve(address.port))
+    })
+  })
+
+export const tempDir = (prefix: string): string => Fs.mkdtempSync(Path.join(Os.tmpdir(), `tessera-${prefix}-`))
+
+export interface ServerOptions {
+  /** TOML text written to a temp file and passed with --config. */
+  readonly toml?: string
+  readonly dataDir?: string
+  readonly port?: number
+  readonly env?: Record<string, string>
+  readonly args?: ReadonlyArray<string>
+}
+
+/**
+ * The real `tessera serve` binary in a child process on a loopback port,
+ * started the way `npm start` starts it. Only this pid is ever signalled.
+ */
+export class ServerProcess {
+  output = ""
+  private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+    readonly dataDir: string
+  ) {
+    child.stdout?.on("data", (d: Buffer) => (this.output += d.toString()))
+    child.stderr?.on("data", (d: Buffer) => (this.output += d.toString()))
+    this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })))
+  }
+
+  get pid(): number {
+    return this.child.pid!
+  }
+
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.port}`
+  }
+
+  static async start(options: ServerOptions = {}): Promise<ServerProcess> {
+    const port = options.port ?? (await freePort())
+    const dataDir = options.dataDir ?? tempDir("data")
+    const args = ["--import", "tsx", Path.join(ROOT, "src/main.ts"), "serve", "--port", String(port), "--data-dir", dataDir]
+    if (options.toml !== undefined) {
+      const file = Path.join(tempDir("config"), "tessera.toml")
+      Fs.writeFileSync(file, options.toml)
+      args.push("--config", file)
+    }
+    args.push(...(options.args ?? []))
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    const server = new ServerProcess(child, port, dataDir)
+    await server.waitReady()
+    return server
+  }
+
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    let exited = false
+    void this.exited.then(() => (exited = true))
+    while (Date.now() < deadline) {
+      if (exited) throw new Error(`server exited before it was ready:\n${this.output}`)
+      try {
+        const res = await fetch(`${this.httpUrl}/ready`)
+        if (res.status === 200) return
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    throw new Error(`server not ready after ${timeoutMs} ms:\n${this.output}`)
+  }
+
+  /** Sends a signal and waits for the exit. */
+  async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 20_000) {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited
+    this.child.kill(signal)
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs)
+    const result = await this.exited
+    clearTimeout(timer)
+    return result
+  }
+}

@@ -1,0 +1,46 @@
+import WebSocket from "ws"
+import { TesseraClient, type TesseraClientOptions } from "../../src/client/TesseraClient.js"
+import type { ServerProcess } from "./ServerProcess.js"
+
+/** Polls `check` until it returns a value other than undefined/false. */
+export const waitFor = async <A>(
+  what: string,
+  check: () => A | undefined | false,
+  timeoutMs = 10_000
+): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const value = check()
+    if (value !== undefined && value !== false) return value
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** A guest client of the real SDK over the real `ws` WebSocket, connected (Welcome received). */
+export const connectGuest = async (
+  server: ServerProcess,
+  deviceId: string,
+  options: TesseraClientOptions = {}
+): Promise<TesseraClient> => {
+  const client = await TesseraClient.guest(server.httpUrl, { deviceId, name: deviceId.replace(/[^\w.-]/g, "_").slice(0, 32) }, {
+    WebSocket: WebSocket as never,
+    webSocketOptions: { perMessageDeflate: false },
+    pingIntervalMs: 0,
+    ...options
+  })
+  await client.connect()
+  return client
+}
+
+/** Sends `count` inputs at the client's tick rate in direction (dx, dy, dz). */
+export const walk = async (client: TesseraClient, dx: number, dy: number, dz: number, count: number) => {
+  let seq = 0
+  for (let i = 0; i < count; i++) {
+    seq = client.sendInput(dx, dy, dz)
+    await sleep(50)
+  }
+  return seq
+}

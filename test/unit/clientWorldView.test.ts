@@ -1,0 +1,385 @@
+import { describe, expect, it } from "vitest"
+import { AckTracker, isSnapshotFrame, locateSnapshotEntities, STALE_TICKS, WorldView } from "../../src/client/WorldView.js"
+import type { SnapshotLocation } from "../../src/client/WorldView.js"
+import { decode, encode } from "../../src/protocol/Codec.js"
+import { findAckedSeq, SNAPSHOT_RECORD_BYTES, writeSnapshotRecord } from "../../src/protocol/Messages.js"
+import { ServerOp } from "../../src/protocol/Opcodes.js"
+
+type Rec = readonly [id: number, x: number, y: number, z: number, lastSeq: number]
+
+/** A real snapshot entities blob, as the server's encoder writes it. */
+const blob = (records: ReadonlyArray<Rec>): Uint8Array => {
+  const bytes = new Uint8Array(records.length * SNAPSHOT_RECORD_BYTES)
+  const view = new DataView(bytes.buffer)
+  records.forEach(([id, x, y, z, seq], i) => writeSnapshotRecord(view, i * SNAPSHOT_RECORD_BYTES, id, x, y, z, seq))
+  return bytes
+}
+
+/** Entity e at a position derived from its id, so tests only name ids. */
+const e = (id: number, seq = 0): Rec => [id, id * 1.5, 0, -id, seq]
+
+/** Round-trips the blob through the real codec, as the client receives it. */
+const wire = (region: string, cell: string, tick: number, records: ReadonlyArray<Rec>) => {
+  const frame = decode(encode([ServerOp.Snapshot, region, cell, tick, blob(records)])) as [
+    number,
+    string,
+    string,
+    number,
+    Uint8Array
+  ]
+  return frame
+}
+
+type Step = readonly [region: string, cell: string, tick: number, records: ReadonlyArray<Rec>]
+
+interface Case {
+  readonly name: string
+  readonly steps: ReadonlyArray<Step>
+  readonly ids: ReadonlyArray<number>
+  readonly cells?: number
+  readonly regions?: number
+}
+
+const run = (steps: ReadonlyArray<Step>, own?: number): { view: WorldView; results: Array<number> } => {
+  const view = new WorldView()
+  view.reset(own)
+  const results: Array<number> = []
+  for (const [region, cell, tick, records] of steps) {
+    const [, r, c, t, entities] = wire(region, cell, tick, records)
+    results.push(view.apply(r, c, t, entities))
+  }
+  return { view, results }
+}
+
+const ids = (view: WorldView): Array<number> => [...view.entities.keys()].sort((a, b) => a - b)
+
+const cases: ReadonlyArray<Case> = [
+  {
+    name: "a cell's snapshot replaces its previous set",
+    steps: [
+      ["r", "0:0", 1, [e(1), e(2)]],
+      ["r", "0:0", 2, [e(2), e(3)]]
+    ],
+    ids: [2, 3],
+    cells: 1
+  },
+  {
+    name: "the world is the union of cells",
+    steps: [
+      ["r", "0:0", 1, [e(1)]],
+      ["r", "1:0", 1, [e(2), e(3)]]
+    ],
+    ids: [1, 2, 3],
+    cells: 2
+  },
+  {
+    name: "an empty blob empties the cell",
+    steps: [
+      ["r", "0:0", 1, [e(1), e(2)]],
+      ["r", "1:0", 1, [e(3)]],
+      ["r", "0:0", 2, []],
+      ["r", "1:0", 2, [e(3)]]
+    ],
+    ids: [3]
+  },
+  {
+    name: "an entity moving to a cell applied before its old cell stays",
+    steps: [
+      ["r", "0:0", 1, [e(1), e(2)]],
+      ["r", "1:0", 2, [e(1)]],
+      ["r", "0:0", 2, [e(2)]]
+    ],
+    ids: [1, 2]
+  },
+  {
+    name: "an entity moving to a cell applied after its old cell stays",
+    steps: [
+      ["r", "0:0", 1, [e(1), e(2)]],
+      ["r", "0:0", 2, [e(2)]],
+      ["r", "1:0", 2, [e(1)]]
+    ],
+    ids: [1, 2]
+  },
+  {
+    name: "an entity listed by two cells stays until neither lists it",
+    steps: [
+      ["r", "0:0", 1, [e(1)]],
+      ["r", "1:0", 1, [e(1)]],
+      ["r", "0:0", 2, []],
+      ["r", "1:0", 2, [e(1)]]
+    ],
+    ids: [1]
+  },
+  {
+    name: "an entity dropped by both cells is gone",
+    steps: [
+      ["r", "0:0", 1, [e(1)]],
+      ["r", "1:0", 1, [e(1)]],
+      ["r", "0:0", 2, []],
+      ["r", "1:0", 2, [e(2)]]
+    ],
+    ids: [2]
+  },
+  {
+    name: "a duplicate record in one blob counts once",
+    steps: [
+      ["r", "0:0", 1, [e(1), e(1), e(2)]],
+      ["r", "0:0", 2, [e(2)]]
+    ],
+    ids: [2]
+  },
+  {
+    name: `a cell not updated for ${STALE_TICKS} advances is kept`,
+    steps: [
+      ["r", "0:0", 1, [e(1)]],
+      ["r", "1:0", 1, [e(2)]],
+      ...[2, 3, 4].map((t): Step => ["r", "0:0", t, [e(1)]])
+    ],
+    ids: [1, 2],
+    cells: 2
+  },
+  {
+    name: `a cell not updated for more than ${STALE_TICKS} advances is dropped`,
+    steps: [
+      ["r", "0:0", 1, [e(1)]],
+      ["r", "1:0", 1, [e(2)]],
+      ...[2, 3, 4, 5].map((t): Step => ["r", "0:0", t, [e(1)]])
+    ],
+    ids: [1],
+    cells: 1
+  },
+  {
+    name: "a stale cell does not take an entity that moved into a live cell",
+    steps: [
+      ["r", "0:0", 1, [e(1)]],
+      ["r", "1:0", 1, [e(2)]],
+      ["r", "0:0", 2, [e(1), e(2)]],
+      ...[3, 4, 5, 6].map((t): Step => ["r", "0:0", t, [e(1), e(2)]])
+    ],
+    ids: [1, 2],
+    cells: 1
+  },
+  {
+    name: "skipped tick numbers count as one advance (a late tick burst keeps every cell)",
+    steps: [
+      ["r", "0:0", 1, [e(1)]],
+      ["r", "1:0", 1, [e(2)]],
+      ["r", "0:0", 20, [e(1)]],
+      ["r", "1:0", 20, [e(2)]]
+    ],
+    ids: [1, 2],
+    cells: 2
+  },
+  {
+    name: "a region whose tick goes back restarted: its old cells are dropped",
+    steps: [
+      ["r", "0:0", 100, [e(1)]],
+      ["r", "1:0", 100, [e(2)]],
+      ["r", "0:0", 1, [e(3)]]
+    ],
+    ids: [3],
+    cells: 1
+  },
+  {
+    name: "cells are per region (same key in two regions)",
+    steps: [
+      ["a", "0:0", 1, [e(1)]],
+      ["b", "0:0", 7, [e(2)]]
+    ],
+    ids: [1, 2],
+    cells: 2,
+    regions: 2
+  },
+  {
+    name: "a region that stopped while another advances is dropped",
+    steps: [
+      ["a", "0:0", 1, [e(1)]],
+      ["b", "0:0", 50, [e(2)]],
+      ...[51, 52, 53, 54].map((t): Step => ["b", "0:0", t, [e(2)]])
+    ],
+    ids: [2],
+    regions: 1
+  },
+  {
+    name: "two live regions interleaved both stay",
+    steps: [1, 2, 3, 4, 5, 6, 7, 8].flatMap((t): Array<Step> => [
+      ["a", "0:0", t, [e(1)]],
+      ["b", "0:0", t + 1000, [e(2)]]
+    ]),
+    ids: [1, 2],
+    regions: 2
+  }
+]
+
+describe("WorldView", () => {
+  it.each(cases)("$name", ({ steps, ids: expected, cells, regions }) => {
+    const { view } = run(steps)
+    expect(ids(view)).toEqual(expected)
+    if (cells !== undefined) expect(view.cellCount).toBe(cells)
+    if (regions !== undefined) expect(view.regionCount).toBe(regions)
+  })
+
+  it("keeps the values of the last record seen, as float32", () => {
+    const { view } = run([
+      ["r", "0:0", 1, [[5, 1.1, 2, 3, 9]]],
+      ["r", "0:0", 2, [[5, 10.25, -2.5, 7, 11]]]
+    ])
+    expect(view.entities.get(5)).toMatchObject({ x: 10.25, y: -2.5, z: 7, lastSeq: 11 })
+    const { view: v2 } = run([["r", "0:0", 1, [[5, 1.1, 2, 3, 9]]]])
+    expect(v2.entities.get(5)!.x).toBe(Math.fround(1.1))
+  })
+
+  it("updates entity objects in place (no per-snapshot allocation for known entities)", () => {
+    const view = new WorldView()
+    view.apply("r", "0:0", 1, blob([e(1)]))
+    const first = view.entities.get(1)
+    view.apply("r", "0:0", 2, blob([[1, 9, 9, 9, 3]]))
+    expect(view.entities.get(1)).toBe(first)
+  })
+
+  it("reports the own entity's lastSeq per blob and keeps the highest", () => {
+    const own = 7
+    const { view, results } = run(
+      [
+        ["r", "0:0", 1, [e(1, 100), e(own, 3)]],
+        ["r", "1:0", 1, [e(2, 200)]],
+        ["r", "0:0", 2, [e(own, 5)]],
+        ["r", "0:0", 3, [e(own, 4)]]
+      ],
+      own
+    )
+    expect(results).toEqual([3, -1, 5, 4])
+    expect(view.ownLastSeq).toBe(5)
+  })
+
+  it("reset forgets everything and sets the own entity", () => {
+    const view = new WorldView()
+    view.apply("r", "0:0", 1, blob([e(1), e(2, 4)]))
+    view.reset(2)
+    expect(view.entities.size).toBe(0)
+    expect(view.cellCount).toBe(0)
+    expect(view.ownEntityId).toBe(2)
+    expect(view.apply("r", "0:0", 1, blob([e(2, 4)]))).toBe(4)
+  })
+
+  it("ignores a trailing partial record", () => {
+    const view = new WorldView()
+    const b = blob([e(1), e(2)])
+    view.apply("r", "0:0", 1, b.subarray(0, SNAPSHOT_RECORD_BYTES + 7))
+    expect(ids(view)).toEqual([1])
+  })
+})
+
+describe("AckTracker", () => {
+  interface AckCase {
+    readonly name: string
+    readonly capacity: number
+    readonly sent: number
+    readonly acks: ReadonlyArray<readonly [seq: number, now: number]>
+    /** [return value, samples] per ack */
+    readonly expected: ReadonlyArray<readonly [number, ReadonlyArray<number>]>
+    readonly lastAcked: number
+  }
+  // seq s is sent at time 10 * s
+  const ackCases: ReadonlyArray<AckCase> = [
+    {
+      name: "each newly acked seq gets a sample, oldest first",
+      capacity: 16,
+      sent: 5,
+      acks: [[3, 100]],
+      expected: [[70, [90, 80, 70]]],
+      lastAcked: 3
+    },
+    {
+      name: "an old or repeated ack adds nothing",
+      capacity: 16,
+      sent: 5,
+      acks: [
+        [3, 100],
+        [3, 110],
+        [2, 120],
+        [5, 130]
+      ],
+      expected: [
+        [70, [90, 80, 70]],
+        [-1, []],
+        [-1, []],
+        [80, [90, 80]]
+      ],
+      lastAcked: 5
+    },
+    {
+      name: "an ack beyond the last sent seq (an earlier client's) is ignored",
+      capacity: 16,
+      sent: 5,
+      acks: [[9, 100]],
+      expected: [[-1, []]],
+      lastAcked: 0
+    },
+    {
+      name: "only seqs still in the ring are sampled",
+      capacity: 16,
+      sent: 40,
+      acks: [[40, 1000]],
+      expected: [[600, Array.from({ length: 16 }, (_, i) => 1000 - 10 * (25 + i))]],
+      lastAcked: 40
+    }
+  ]
+
+  it.each(ackCases)("$name", ({ capacity, sent, acks, expected, lastAcked }) => {
+    const tracker = new AckTracker(capacity)
+    for (let s = 1; s <= sent; s++) tracker.sent(s, 10 * s)
+    acks.forEach(([seq, now], i) => {
+      const samples: Array<number> = []
+      const latency = tracker.acked(seq, now, (ms) => samples.push(ms))
+      expect([latency, samples]).toEqual(expected[i])
+    })
+    expect(tracker.lastAckedSeq).toBe(lastAcked)
+    expect(tracker.pending).toBe(lastAcked < sent)
+  })
+
+  it("rounds the capacity up to a power of two", () => {
+    expect(new AckTracker(1000).capacity).toBe(1024)
+    expect(new AckTracker(1).capacity).toBe(16)
+  })
+})
+
+describe("locateSnapshotEntities", () => {
+  const longCell = "cell-" + "x".repeat(40) // str8
+  const hugeRegion = "region-" + "y".repeat(300) // str16
+  const frames: ReadonlyArray<readonly [string, string, string, number, ReadonlyArray<Rec>]> = [
+    ["fixint tick, one record", "r1", "0:0", 5, [e(7, 42)]],
+    ["tick 0, empty blob", "r1", "0:0", 0, []],
+    ["uint8 tick", "r1", "-1:2", 200, [e(1), e(7, 9)]],
+    ["uint16 tick, str8 cell", "r1", longCell, 60_000, [e(7, 3)]],
+    ["uint32 tick, str16 region", hugeRegion, "3:4", 4_000_000_000, [e(7, 1)]],
+    ["uint64 tick", "r1", "0:0", 2 ** 40 + 3, [e(7, 8)]],
+    ["bin16 blob (20 records)", "r1", "0:0", 9, Array.from({ length: 20 }, (_, i) => e(i + 1, i))]
+  ]
+
+  it.each(frames)("%s", (_name, region, cell, tick, records) => {
+    const bytes = new Uint8Array(encode([ServerOp.Snapshot, region, cell, tick, blob(records)]))
+    expect(isSnapshotFrame(bytes)).toBe(true)
+    const loc: SnapshotLocation = { tick: -1, offset: -1, length: -1 }
+    expect(locateSnapshotEntities(bytes, loc)).toBe(true)
+    expect(loc.tick).toBe(tick)
+    expect(loc.length).toBe(records.length * SNAPSHOT_RECORD_BYTES)
+    const entities = bytes.subarray(loc.offset, loc.offset + loc.length)
+    expect(entities).toEqual(blob(records))
+    const own = records.find((r) => r[0] === 7)
+    expect(findAckedSeq(entities, 7)).toBe(own?.[4])
+  })
+
+  it("rejects other frames and truncated snapshots", () => {
+    const loc: SnapshotLocation = { tick: 0, offset: 0, length: 0 }
+    const welcome = new Uint8Array(encode([ServerOp.Welcome, "v", 1, 20, "p", "t", false]))
+    expect(isSnapshotFrame(welcome)).toBe(false)
+    expect(locateSnapshotEntities(welcome, loc)).toBe(false)
+    const snap = new Uint8Array(encode([ServerOp.Snapshot, "r", "c", 3, blob([e(1)])]))
+    expect(locateSnapshotEntities(snap.subarray(0, snap.length - 1), loc)).toBe(false)
+    const notBin = new Uint8Array(encode([ServerOp.Snapshot, "r", "c", 3, "text"]))
+    expect(locateSnapshotEntities(notBin, loc)).toBe(false)
+    const negativeTick = new Uint8Array(encode([ServerOp.Snapshot, "r", "c", -1, blob([])]))
+    expect(locateSnapshotEntities(negativeTick, loc)).toBe(false)
+  })
+})
