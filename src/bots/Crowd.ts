@@ -112,7 +112,9 @@ export class LatencyHistogram {
     let seen = 0
     for (let i = 0; i < this.buckets.length; i++) {
       seen += this.buckets[i]
-      if (seen >= rank) return Math.min((i + 1) * LatencyHistogram.RESOLUTION_MS, this.max)
+      if (seen >= rank) {
+        return i === this.buckets.length - 1 ? this.max : Math.min((i + 1) * LatencyHistogram.RESOLUTION_MS, this.max)
+      }
     }
     return this.max
   }
