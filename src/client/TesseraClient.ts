@@ -30,6 +30,8 @@ export class TesseraError extends Error {
 /** Client-side error codes (server codes are in ErrorCode). */
 export const ClientErrorCode = {
   NotConnected: "not_connected",
+  /** The socket closed before Welcome (refused upgrade, e.g. HTTP 401, or the server is unreachable). */
+  ConnectFailed: "connect_failed",
   Disconnected: "disconnected",
   Closed: "closed",
   Timeout: "timeout",
@@ -391,6 +393,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
   private readonly location: SnapshotLocation = { tick: 0, offset: 0, length: 0 }
 
   private ws: WebSocketLike | undefined = undefined
+  private lastSocketError: string | undefined = undefined
   private seq = 0
   private inWorld = false
   /** Experience to rejoin after a reconnect that was not resumed. */
@@ -488,6 +491,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
       }
       ws.binaryType = "arraybuffer"
       this.ws = ws
+      this.lastSocketError = undefined
       if (this.state !== "reconnecting") this.state = "connecting"
       const timer = setTimeout(() => {
         if (this.pendingWelcome?.timer === timer) {
@@ -504,7 +508,10 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
       ws.onclose = (event: { code?: number; reason?: string }) => {
         if (this.ws === ws) this.onSocketClose(event.code ?? 1006, event.reason ?? "")
       }
-      ws.onerror = noop // a close event always follows
+      ws.onerror = (event: { message?: unknown } | undefined) => {
+        // A close event always follows; keep the reason (Node `ws` says e.g. "Unexpected server response: 401").
+        if (this.ws === ws && typeof event?.message === "string") this.lastSocketError = event.message
+      }
     })
   }
 
@@ -531,7 +538,15 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
     if (pw !== undefined) {
       this.pendingWelcome = undefined
       clearTimeout(pw.timer)
-      pw.reject(disconnected())
+      pw.reject(
+        this.closedByUser
+          ? disconnected()
+          : new TesseraError(
+              ClientErrorCode.ConnectFailed,
+              `connection closed before Welcome (${code}${reason ? ` ${reason}` : ""})` +
+                (this.lastSocketError !== undefined ? `: ${this.lastSocketError}` : "")
+            )
+      )
       this.failedBeforeWelcome++
     }
     this.rejectPendings(disconnected)

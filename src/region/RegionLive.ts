@@ -181,5 +181,6 @@ export const RegionLive = RegionEntity.toLayer(
       Info: () => Effect.succeed({ players: runtime.playerCount, tick: runtime.world.tick, ticking: loop !== undefined })
     })
   }),
-  { maxIdleTime: Duration.seconds(30) }
+  // A ticking region is kept alive by keepAlive; once stopped it should go promptly.
+  { maxIdleTime: Duration.seconds(5) }
 )

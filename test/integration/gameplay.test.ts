@@ -78,6 +78,31 @@ describe("instances and movement", () => {
     expect(j3.experienceId).toBe("duel")
   })
 
+  it("terminates an empty instance after the grace period", async () => {
+    const metric = async (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await (await fetch(`${server.httpUrl}/metrics`)).text())?.[1])
+    const early = await guest("reap-1")
+    const first = await early.join("duel")
+    await early.leave()
+    // Within the grace period (2 s) the empty instance is still the one to fill.
+    const quick = await guest("reap-2")
+    expect((await quick.join("duel")).worldId).toBe(first.worldId)
+    await quick.leave()
+    // After it, the scheduler has terminated it: a newcomer gets a new instance...
+    await sleep(3500)
+    const late = await guest("reap-3")
+    expect((await late.join("duel")).worldId).not.toBe(first.worldId)
+    // ...and the old region entity stopped and passivated.
+    const regionsBefore = await metric("tessera_regions")
+    const deadline = Date.now() + 15_000
+    let regionsAfter = regionsBefore
+    while (Date.now() < deadline && regionsAfter >= regionsBefore) {
+      await sleep(250)
+      regionsAfter = await metric("tessera_regions")
+    }
+    expect(regionsAfter).toBeLessThan(regionsBefore)
+  })
+
   it("refuses an unknown experience with a clear error", async () => {
     const c = await guest("lost")
     const error = await c.join("nope").then(() => undefined, (e: TesseraError) => e)
