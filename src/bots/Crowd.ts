@@ -79,7 +79,10 @@ export interface CrowdResult {
   readonly bytesOutPerSec: number
   /** CPU used by this (bot) process during the window, % of one core: near 100 means the bots limited the run. */
   readonly botCpuPct: number
-  /** Failure reasons (error code -> count) of bots that did not get in, and of auto-rejoins. */
+  /**
+   * Error code -> count: why bots did not get in, failed automatic rejoins, and
+   * handshakes that failed and were retried (keys ending in " (retried)").
+   */
   readonly errors: Readonly<Record<string, number>>
 }
 
@@ -328,11 +331,13 @@ export const runCrowd = async (options: CrowdOptions): Promise<CrowdResult> => {
   const clientOptions = (probe: boolean): TesseraClientOptions => ({
     WebSocket: WebSocketImpl,
     webSocketOptions: { perMessageDeflate: false },
+    binaryType: "nodebuffer",
     decodeSnapshots: probe,
     trackAcks: probe,
     ...(probe ? { onAckSample: recordLatency, pingIntervalMs: 5000 } : { pingIntervalMs: 0 }),
     requestTimeoutMs: 15_000,
-    connectTimeoutMs: 15_000
+    connectTimeoutMs: 15_000,
+    ackRingSize: probe ? 1024 : 16 // only probes track acks
   })
 
   const guestWithRetry = async (bot: Bot): Promise<TesseraClient> => {
@@ -349,6 +354,24 @@ export const runCrowd = async (options: CrowdOptions): Promise<CrowdResult> => {
     }
   }
 
+  /** A refused or dropped handshake (e.g. a full accept backlog during the ramp) is retried like a real client would. */
+  const connectWithRetry = async (client: TesseraClient): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await client.connect()
+        return
+      } catch (error) {
+        const retriable =
+          error instanceof TesseraError &&
+          (error.code === ClientErrorCode.ConnectFailed || error.code === ClientErrorCode.Timeout)
+        if (!retriable || attempt >= 3 || closing) throw error
+        const key = `${errorKey(error)} (retried)`
+        errors[key] = (errors[key] ?? 0) + 1
+        await sleep(250 * 2 ** attempt * (0.5 + Math.random()))
+      }
+    }
+  }
+
   const startBot = async (bot: Bot): Promise<void> => {
     try {
       const client = await guestWithRetry(bot)
@@ -361,7 +384,7 @@ export const runCrowd = async (options: CrowdOptions): Promise<CrowdResult> => {
         // After the bot got in, count what keeps it out of its world (a failed automatic rejoin).
         if (bot.in && !closing && !client.isInWorld && rejoinFailureCodes.has(error.code)) countError(error)
       })
-      await client.connect()
+      await connectWithRetry(client)
       if (!client.isInWorld) {
         try {
           await client.join(experience)

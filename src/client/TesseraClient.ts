@@ -73,6 +73,11 @@ export interface TesseraClientOptions {
   readonly WebSocket?: WebSocketConstructor
   /** Third constructor argument (e.g. `ws` ClientOptions `{ perMessageDeflate: false }`). */
   readonly webSocketOptions?: object
+  /**
+   * Socket binaryType (default "arraybuffer", what browsers support). With Node's
+   * `ws`, "nodebuffer" saves a copy of every incoming frame (load generators).
+   */
+  readonly binaryType?: "arraybuffer" | "nodebuffer"
   /** fetch implementation; default the global fetch. */
   readonly fetch?: typeof fetch
   /** Decode snapshots into `world` (default true). When false they are only counted. */
@@ -489,7 +494,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
         reject(new TesseraError(ClientErrorCode.NotConnected, `cannot open WebSocket: ${String(cause)}`))
         return
       }
-      ws.binaryType = "arraybuffer"
+      ws.binaryType = this.options.binaryType ?? "arraybuffer"
       this.ws = ws
       this.lastSocketError = undefined
       if (this.state !== "reconnecting") this.state = "connecting"
@@ -502,8 +507,16 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
         }
       }, this.options.connectTimeoutMs ?? 10_000)
       this.pendingWelcome = { resolve, reject, timer }
-      ws.onmessage = (event: { data: unknown }) => {
-        if (this.ws === ws) this.onMessage(event.data)
+      const on = (ws as { on?: unknown }).on
+      if (typeof on === "function") {
+        // Node `ws`: its EventEmitter API hands the data over without building a MessageEvent per frame.
+        on.call(ws, "message", (data: unknown) => {
+          if (this.ws === ws) this.onMessage(data)
+        })
+      } else {
+        ws.onmessage = (event: { data: unknown }) => {
+          if (this.ws === ws) this.onMessage(event.data)
+        }
       }
       ws.onclose = (event: { code?: number; reason?: string }) => {
         if (this.ws === ws) this.onSocketClose(event.code ?? 1006, event.reason ?? "")
@@ -801,7 +814,8 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
 
   private onMessage(data: unknown): void {
     let bytes: Uint8Array
-    if (data instanceof ArrayBuffer) bytes = new Uint8Array(data)
+    if (data instanceof Uint8Array) bytes = data // `ws` with binaryType "nodebuffer" (a Buffer)
+    else if (data instanceof ArrayBuffer) bytes = new Uint8Array(data)
     else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
     else {
       this.emit("error", new TesseraError(ErrorCode.BadFrame, "server sent a non-binary frame"))

@@ -36,6 +36,12 @@ export interface WebSocketDeps {
   readonly isAccepting: () => boolean
 }
 
+/** The gateway's copy of where the player is, handed to its session with every call. */
+const knownLocation = (c: Connection) =>
+  c.regionId !== null && c.worldId !== null && c.experienceId !== null
+    ? { experienceId: c.experienceId, worldId: c.worldId, regionId: c.regionId }
+    : null
+
 const THROTTLED_ERROR_INTERVAL_MS = 1000
 /** A socket whose send buffer stays over the limit this long is dropped. */
 const LAGGING_GRACE_MS = 5000
@@ -182,11 +188,12 @@ export class WebSocketHandler implements GatewayPort {
   }
 
   private disconnectSession(c: Connection): void {
-    const location = c.regionId !== null && c.worldId !== null && c.experienceId !== null
-      ? { experienceId: c.experienceId, worldId: c.worldId, regionId: c.regionId }
-      : null
     this.deps.run(
-      this.deps.sessions(c.playerId).Disconnect({ connectionId: c.connectionId, resumeToken: c.resumeToken, location }),
+      this.deps.sessions(c.playerId).Disconnect({
+        connectionId: c.connectionId,
+        resumeToken: c.resumeToken,
+        location: knownLocation(c)
+      }),
       () => {}
     )
   }
@@ -259,7 +266,7 @@ export class WebSocketHandler implements GatewayPort {
     if (c.joining) return this.send(ws, [ServerOp.Error, ErrorCode.AlreadyInWorld, "a join is already in progress"])
     c.joining = true
     this.deps.run(
-      this.deps.sessions(c.playerId).JoinWorld({ experienceId, gatewayId: this.deps.gatewayId }),
+      this.deps.sessions(c.playerId).JoinWorld({ experienceId, gatewayId: this.deps.gatewayId, known: knownLocation(c) }),
       (exit) => {
         c.joining = false
         if (c.closed) return
@@ -270,7 +277,7 @@ export class WebSocketHandler implements GatewayPort {
   }
 
   private leave(ws: ClientSocket, c: Connection): void {
-    this.deps.run(this.deps.sessions(c.playerId).LeaveWorld(), (exit) => {
+    this.deps.run(this.deps.sessions(c.playerId).LeaveWorld({ known: knownLocation(c) }), (exit) => {
       if (c.closed) return
       this.exitWorld(ws, c)
       if (Exit.isSuccess(exit)) this.send(ws, [ServerOp.Left, "left"])
@@ -385,12 +392,13 @@ export class WebSocketHandler implements GatewayPort {
     return true
   }
 
-  moveCells(playerId: string, regionId: string, fromCell: string | undefined, toCell: string | undefined): void {
+  moveCells(playerId: string, regionId: string, _fromCell: string | undefined, toCell: string | undefined): void {
     const ws = this.byPlayer.get(playerId)
     if (ws === undefined) return
     const c = ws.getUserData()
     if (c.regionId !== regionId) return
-    ws.cork(() => this.moveSubscriptions(ws, regionId, fromCell ?? c.cellKey, toCell))
+    // Diff from what this socket is subscribed to, which may lag the region's view by a join reply.
+    ws.cork(() => this.moveSubscriptions(ws, regionId, c.cellKey, toCell))
     c.cellKey = toCell ?? null
   }
 

@@ -40,10 +40,11 @@ export const SessionEntity = Entity.make("Session", [
       location: Schema.NullOr(Location)
     }
   }),
+  /** `known`: the gateway's copy of the player's location, for a session that passivated meanwhile. */
   Rpc.make("JoinWorld", {
-    payload: { experienceId: Schema.String, gatewayId: Schema.String },
+    payload: { experienceId: Schema.String, gatewayId: Schema.String, known: Schema.NullOr(Location) },
     success: JoinedInfo,
     error: GameError
   }),
-  Rpc.make("LeaveWorld", { success: Schema.NullOr(Location) })
+  Rpc.make("LeaveWorld", { payload: { known: Schema.NullOr(Location) }, success: Schema.NullOr(Location) })
 ]).annotate(ClusterSchema.ShardGroup, () => Role.Session)

@@ -41,7 +41,7 @@ const bounded = <A, E>(what: string, effect: Effect.Effect<A, E>): Effect.Effect
  * Session entity handlers. While the player is connected the session gets no
  * traffic (inputs go gateway -> region), so it may passivate; the gateway
  * keeps the small state (token, location) in the socket's user data and
- * hands it back on Disconnect. The session then holds the player's place for
+ * hands it back with every later call (Disconnect, JoinWorld, LeaveWorld). The session then holds the player's place for
  * the resume window and removes it from its world when the window closes.
  */
 export const SessionLive = Effect.gen(function*() {
@@ -49,7 +49,7 @@ export const SessionLive = Effect.gen(function*() {
   const resumeWindow = Duration.seconds(config.session.resumeWindowSeconds)
   // The session must outlive its own resume timer.
   const maxIdleTime = Duration.seconds(
-    Math.max(config.cluster.entityMaxIdleSeconds, config.session.resumeWindowSeconds + 30)
+    Math.max(config.cluster.entityMaxIdleSeconds, config.session.resumeWindowSeconds + 5)
   )
   return SessionEntity.toLayer(
     Effect.gen(function*() {
@@ -127,6 +127,7 @@ export const SessionLive = Effect.gen(function*() {
           }),
         JoinWorld: ({ payload }) =>
           Effect.gen(function*() {
+            location ??= payload.known
             if (location !== null && location.experienceId !== payload.experienceId) yield* leaveWorld
             const placed = yield* bounded(
               "scheduler place",
@@ -143,7 +144,11 @@ export const SessionLive = Effect.gen(function*() {
             location = at
             return joined
           }).pipe(Effect.annotateLogs({ playerId })),
-        LeaveWorld: () => leaveWorld
+        LeaveWorld: ({ payload }) =>
+          Effect.suspend(() => {
+            location ??= payload.known
+            return leaveWorld
+          })
       })
     }),
     { maxIdleTime }

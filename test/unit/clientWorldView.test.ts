@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest"
+import { TesseraClient } from "../../src/client/TesseraClient.js"
+import type { TesseraClientOptions } from "../../src/client/TesseraClient.js"
 import { AckTracker, isSnapshotFrame, locateSnapshotEntities, STALE_TICKS, WorldView } from "../../src/client/WorldView.js"
 import type { SnapshotLocation } from "../../src/client/WorldView.js"
 import { decode, encode } from "../../src/protocol/Codec.js"
@@ -381,5 +383,164 @@ describe("locateSnapshotEntities", () => {
     expect(locateSnapshotEntities(notBin, loc)).toBe(false)
     const negativeTick = new Uint8Array(encode([ServerOp.Snapshot, "r", "c", -1, blob([])]))
     expect(locateSnapshotEntities(negativeTick, loc)).toBe(false)
+  })
+})
+
+// ---- the SDK's use of the world view and acks, against a fake socket (no server) ----
+
+class FakeSocket {
+  static instances: Array<FakeSocket> = []
+  binaryType = ""
+  readyState = 1
+  bufferedAmount = 0
+  onopen: ((event: unknown) => void) | null = null
+  onmessage: ((event: { data: unknown }) => void) | null = null
+  onclose: ((event: { code: number; reason: string }) => void) | null = null
+  onerror: ((event: unknown) => void) | null = null
+  readonly sent: Array<unknown> = []
+  constructor(readonly url: string) {
+    FakeSocket.instances.push(this)
+  }
+  send(data: Uint8Array): void {
+    this.sent.push(decode(data))
+  }
+  close(code = 1000, reason = ""): void {
+    this.drop(code, reason)
+  }
+  /** A server frame, delivered as browsers do (an ArrayBuffer). */
+  receive(frame: ReadonlyArray<unknown>): void {
+    const bytes = encode(frame)
+    this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) })
+  }
+  drop(code: number, reason = ""): void {
+    if (this.readyState === 3) return
+    this.readyState = 3
+    this.onclose?.({ code, reason })
+  }
+}
+
+const welcomeFrame = (resumed: boolean, token = "rt-1") => [ServerOp.Welcome, "test", 1, 20, "p1", token, resumed]
+const joinedFrame = (entityId: number, worldId = "w1") => [ServerOp.Joined, "arena", worldId, "r1", entityId, 0, 0, 0, 20, 50]
+const snapshotFrame = (tick: number, records: ReadonlyArray<Rec>) => [ServerOp.Snapshot, "r1", "0:0", tick, blob(records)]
+const lastSocket = (): FakeSocket => FakeSocket.instances[FakeSocket.instances.length - 1]
+const flush = () => new Promise((resolve) => setTimeout(resolve, 0))
+
+describe("TesseraClient with a fake socket", () => {
+  const auth = { playerId: "p1", name: "Ann", token: "tok en", expiresAt: Number.NaN }
+  let clock = 0
+  const make = (options: Partial<TesseraClientOptions> = {}) =>
+    new TesseraClient("http://127.0.0.1:7350", auth, {
+      WebSocket: FakeSocket,
+      now: () => clock,
+      pingIntervalMs: 0,
+      reconnectBaseMs: 1,
+      reconnectMaxMs: 2,
+      ...options
+    })
+
+  const connectAndJoin = async (client: TesseraClient, entityId = 7) => {
+    const connecting = client.connect()
+    lastSocket().receive(welcomeFrame(false))
+    await connecting
+    const joining = client.join("arena")
+    lastSocket().receive(joinedFrame(entityId))
+    return joining
+  }
+
+  it("connects, joins, tracks its acks and the world from snapshots", async () => {
+    const client = make()
+    const acks: Array<[number, number]> = []
+    client.on("ack", (seq, ms) => acks.push([seq, ms]))
+    const joined = await connectAndJoin(client)
+    const socket = lastSocket()
+    expect(socket.url).toBe("ws://127.0.0.1:7350/v1/ws?token=tok%20en")
+    expect(socket.binaryType).toBe("arraybuffer")
+    expect(joined).toMatchObject({ entityId: 7, worldId: "w1", tickRate: 20, cellSize: 50 })
+    expect(client.entityId).toBe(7)
+
+    clock = 1000
+    expect(client.sendInput(1, 0, 0)).toBe(1)
+    clock = 1010
+    expect(client.sendInput(0, 0, 1, 3)).toBe(2)
+    expect(socket.sent.slice(-2)).toEqual([
+      [2, 1, 1, 0, 0, 0],
+      [2, 2, 0, 0, 1, 3]
+    ])
+    clock = 1060
+    socket.receive(snapshotFrame(1, [e(7, 1), e(8)]))
+    clock = 1100
+    socket.receive(snapshotFrame(2, [e(7, 2), e(8)]))
+    socket.receive(snapshotFrame(3, [e(7, 2)]))
+    expect(acks).toEqual([
+      [1, 60],
+      [2, 90]
+    ])
+    expect(client.lastAckedSeq).toBe(2)
+    expect([...client.world.entities.keys()]).toEqual([7])
+    expect(client.stats.snapshots).toBe(3)
+    await client.close()
+    expect(client.state).toBe("closed")
+  })
+
+  it("rejects a join with the server's Error frame", async () => {
+    const client = make()
+    const connecting = client.connect()
+    lastSocket().receive(welcomeFrame(false))
+    await connecting
+    const joining = client.join("arena")
+    lastSocket().receive([ServerOp.Error, "world_full", "no room"])
+    await expect(joining).rejects.toMatchObject({ name: "TesseraError", code: "world_full", message: "no room" })
+    await client.close()
+  })
+
+  it("without decoding, still finds its own ack and counts snapshots", async () => {
+    const samples: Array<number> = []
+    const client = make({ decodeSnapshots: false, onAckSample: (ms) => samples.push(ms) })
+    await connectAndJoin(client, 3)
+    clock = 0
+    client.sendInput(1, 0, 0)
+    client.sendInput(1, 0, 0)
+    clock = 50
+    lastSocket().receive(snapshotFrame(1, [e(1), e(3, 2), e(5)]))
+    expect(client.lastAckedSeq).toBe(2)
+    expect(samples).toEqual([50, 50])
+    expect(client.world.entities.size).toBe(0)
+    expect(client.stats.snapshots).toBe(1)
+    await client.close()
+  })
+
+  it("reconnects with resume after 4000 and rejoins when the session was not resumed", async () => {
+    const client = make()
+    const seen: Array<string> = []
+    client.on("reconnecting", () => seen.push("reconnecting"))
+    client.on("reconnected", (resumed) => seen.push(`reconnected:${resumed}`))
+    client.on("close", (code) => seen.push(`close:${code}`))
+    await connectAndJoin(client)
+    lastSocket().drop(4000, "server shutting down")
+    expect(client.state).toBe("reconnecting")
+    expect(client.sendInput(1, 0, 0)).toBe(0) // not sent while away
+    await new Promise<void>((resolve) => client.once("reconnecting", () => resolve()).once("close", () => resolve()))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const second = lastSocket()
+    expect(FakeSocket.instances.length).toBeGreaterThan(1)
+    expect(second.url).toContain("&resume=rt-1")
+    second.receive(welcomeFrame(false, "rt-2"))
+    await flush()
+    expect(second.sent).toEqual([[1, "arena"]])
+    second.receive(joinedFrame(9, "w2"))
+    expect(client.isInWorld).toBe(true)
+    expect(client.entityId).toBe(9)
+    expect(seen).toEqual(["close:4000", "reconnecting", "reconnected:false"])
+    await client.close()
+  })
+
+  it("does not reconnect after a terminal close code", async () => {
+    const client = make()
+    await connectAndJoin(client)
+    const count = FakeSocket.instances.length
+    lastSocket().drop(4001, "replaced")
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(client.state).toBe("closed")
+    expect(FakeSocket.instances.length).toBe(count)
   })
 })

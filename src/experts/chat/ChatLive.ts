@@ -14,7 +14,7 @@ import { ChatEntity } from "./ChatEntity.js"
 import { ChatRateLimit } from "./ChatRateLimit.js"
 import { makeModerationFilter } from "./ModerationFilter.js"
 
-/** Chat expert handlers: rate limit, moderation, storage, then delivery over pub/sub. */
+/** Chat expert handlers: rate limit, moderation, delivery over pub/sub, then storage for history. */
 export const ChatLive = ChatEntity.toLayer(
   Effect.gen(function*() {
     const key = (yield* Entity.CurrentAddress).entityId
@@ -40,7 +40,23 @@ export const ChatLive = ChatEntity.toLayer(
             Metrics.chatRejectedTotal.moderation.inc()
             return yield* new GameError({ code: ErrorCode.ChatRejected, message: verdict.reason })
           }
+          if (payload.to === payload.fromPlayerId) {
+            return yield* new GameError({ code: ErrorCode.UnknownPlayer, message: "cannot send a private message to yourself" })
+          }
           const sentAt = Date.now()
+          const frame: ChatMessageFrame = payload.to === null
+            ? [ServerOp.Chat, channel, payload.fromPlayerId, payload.fromName, payload.text, sentAt]
+            : [ServerOp.Chat, channel, payload.fromPlayerId, payload.fromName, payload.text, sentAt, payload.to]
+          const bytes = encode(frame)
+          if (channel === ChatChannel.Private && payload.to !== null) {
+            // Only a delivered whisper is stored and echoed.
+            if (!delivery.sendToPlayer(payload.to, bytes)) {
+              return yield* new GameError({ code: ErrorCode.UnknownPlayer, message: "that player is not online" })
+            }
+            delivery.sendToPlayer(payload.fromPlayerId, bytes)
+          } else {
+            delivery.publish(chatTopic(key), bytes)
+          }
           yield* repository.append({
             channelKey: key,
             fromPlayerId: payload.fromPlayerId,
@@ -49,21 +65,8 @@ export const ChatLive = ChatEntity.toLayer(
             text: payload.text,
             sentAt
           }).pipe(
-            Effect.mapError(() => new GameError({ code: ErrorCode.Internal, message: "chat storage failed" }))
+            Effect.catchAll((error) => Effect.logWarning("chat message delivered but not stored", error))
           )
-          const frame: ChatMessageFrame = payload.to === null
-            ? [ServerOp.Chat, channel, payload.fromPlayerId, payload.fromName, payload.text, sentAt]
-            : [ServerOp.Chat, channel, payload.fromPlayerId, payload.fromName, payload.text, sentAt, payload.to]
-          const bytes = encode(frame)
-          if (channel === ChatChannel.Private && payload.to !== null) {
-            const delivered = delivery.sendToPlayer(payload.to, bytes)
-            delivery.sendToPlayer(payload.fromPlayerId, bytes)
-            if (!delivered) {
-              return yield* new GameError({ code: ErrorCode.UnknownPlayer, message: "that player is not online" })
-            }
-          } else {
-            delivery.publish(chatTopic(key), bytes)
-          }
           Metrics.chatMessagesTotal.inc()
         }),
       History: ({ payload }) =>
