@@ -1021,6 +1021,12 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
       clearTimeout(pj.timer)
       pj.reject(error)
     }
+    const pl = this.pendingLeave
+    if (pl !== undefined && code === ErrorCode.NotInWorld) {
+      this.pendingLeave = undefined
+      clearTimeout(pl.timer)
+      pl.reject(error)
+    }
     this.emit("error", error)
   }
 
