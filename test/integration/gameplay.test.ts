@@ -82,16 +82,16 @@ describe("instances and movement", () => {
     const metric = async (name: string) =>
       Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await (await fetch(`${server.httpUrl}/metrics`)).text())?.[1])
     const early = await guest("reap-1")
-    const first = await early.join("duel")
+    const first = await early.join("lobby")
     await early.leave()
     // Within the grace period (2 s) the empty instance is still the one to fill.
     const quick = await guest("reap-2")
-    expect((await quick.join("duel")).worldId).toBe(first.worldId)
+    expect((await quick.join("lobby")).worldId).toBe(first.worldId)
     await quick.leave()
     // After it, the scheduler has terminated it: a newcomer gets a new instance...
     await sleep(3500)
     const late = await guest("reap-3")
-    expect((await late.join("duel")).worldId).not.toBe(first.worldId)
+    expect((await late.join("lobby")).worldId).not.toBe(first.worldId)
     // ...and the old region entity stopped and passivated.
     const regionsBefore = await metric("tessera_regions")
     const deadline = Date.now() + 15_000

@@ -41,6 +41,12 @@ tick_rate = 20
 max_players = 50
 
 [[experiences]]
+id = "lobby"
+name = "Lobby"
+tick_rate = 20
+max_players = 4
+
+[[experiences]]
 id = "duel"
 name = "Duel"
 tick_rate = 20
