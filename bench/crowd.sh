@@ -74,9 +74,10 @@ trap 'exit 143' TERM
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# ---- boot: spawn -> /ready answers 200 ----
+# ---- boot: spawn -> /ready answers 200 (the bundle `npm start` runs, built first) ----
+node scripts/build.mjs
 spawned_at=$(now_ms)
-${server_pin[@]+"${server_pin[@]}"} node --import tsx src/main.ts serve \
+${server_pin[@]+"${server_pin[@]}"} node dist/tessera.mjs serve \
   --port "$PORT" --data-dir "$DATA_DIR" --config "$CONFIG" >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 log "server pid ${SERVER_PID}, log ${SERVER_LOG}"

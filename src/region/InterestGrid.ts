@@ -5,11 +5,14 @@ import type { SimEntity } from "./GameLogic.js"
  * `cellSize` metres. Each cell is one pub/sub topic (its key, e.g. "3,0,-2");
  * a client subscribes to the (2r+1)^3 cells around its own.
  *
- * Cell (cx, cy, cz) covers [cx*cellSize, (cx+1)*cellSize) on x, likewise y, z.
+ * Cells are centred on the origin: cell (cx, cy, cz) covers
+ * [(cx-0.5)*cellSize, (cx+0.5)*cellSize) on x, likewise y, z. Spawn points
+ * sit around the origin, so a fresh crowd starts in one cell, not astride
+ * the corner of eight.
  */
 
 export const cellCoord = (v: number, cellSize: number): number => {
-  const c = Math.floor(v / cellSize)
+  const c = Math.floor(v / cellSize + 0.5)
   return c === 0 ? 0 : c // no "-0" keys
 }
 

@@ -7,7 +7,7 @@ import { tempDir } from "../support/ServerProcess.js"
 const ROOT = Path.resolve(import.meta.dirname, "../..")
 
 const tessera = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+  const result = spawnSync(process.execPath, ["dist/tessera.mjs", ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     encoding: "utf8",

@@ -29,8 +29,9 @@ export interface ServerOptions {
 }
 
 /**
- * The real `tessera serve` binary in a child process on a loopback port,
- * started the way `npm start` starts it. Only this pid is ever signalled.
+ * The real `tessera serve` binary (dist/tessera.mjs, built by the global
+ * setup) in a child process on a loopback port, started the way `npm start`
+ * starts it. Only this pid is ever signalled.
  */
 export class ServerProcess {
   output = ""
@@ -61,7 +62,7 @@ export class ServerProcess {
   static async start(options: ServerOptions = {}): Promise<ServerProcess> {
     const port = options.port ?? (await freePort())
     const dataDir = options.dataDir ?? tempDir("data")
-    const args = ["--import", "tsx", Path.join(ROOT, "src/main.ts"), "serve", "--port", String(port), "--data-dir", dataDir]
+    const args = ["--enable-source-maps", Path.join(ROOT, "dist/tessera.mjs"), "serve", "--port", String(port), "--data-dir", dataDir]
     if (options.toml !== undefined) {
       const file = Path.join(tempDir("config"), "tessera.toml")
       Fs.writeFileSync(file, options.toml)

@@ -35,7 +35,7 @@ const entity = (id: number, x: number, y: number, z: number, lastSeq = 0): SimEn
 describe("CellSnapshotEncoder", () => {
   it("emits one frame per non-empty cell with every member's record", () => {
     const grid = new InterestGrid(10)
-    const es = [entity(1, 1.5, 2.25, 3, 7), entity(2, 4, 0, 0, 8), entity(3, 25, 0, -5, 9)]
+    const es = [entity(1, 1.5, 2.25, 3, 7), entity(2, 4, 0, 0, 8), entity(3, 20, 0, -10, 9)]
     for (const e of es) grid.place(e)
     const enc = new CellSnapshotEncoder("r-1")
     const frames = encodeTick(enc, grid, 42)
@@ -51,7 +51,7 @@ describe("CellSnapshotEncoder", () => {
       { entityId: 1, x: 1.5, y: 2.25, z: 3, lastSeq: 7 },
       { entityId: 2, x: 4, y: 0, z: 0, lastSeq: 8 }
     ])
-    expect(frames[1]!.records).toEqual([{ entityId: 3, x: 25, y: 0, z: -5, lastSeq: 9 }])
+    expect(frames[1]!.records).toEqual([{ entityId: 3, x: 20, y: 0, z: -10, lastSeq: 9 }])
   })
 
   it("emits nothing for an empty grid", () => {
@@ -61,7 +61,7 @@ describe("CellSnapshotEncoder", () => {
   it("sends one empty frame for a cell that emptied, then forgets it", () => {
     const grid = new InterestGrid(10)
     const a = entity(1, 1, 0, 0)
-    const b = entity(2, 15, 0, 0)
+    const b = entity(2, 10, 0, 0)
     grid.place(a)
     grid.place(b)
     const enc = new CellSnapshotEncoder("r")
@@ -93,12 +93,12 @@ describe("CellSnapshotEncoder", () => {
   it("a cell that empties and refills in the same tick is just a normal frame", () => {
     const grid = new InterestGrid(10)
     const a = entity(1, 1, 0, 0)
-    const b = entity(2, 15, 0, 0)
+    const b = entity(2, 10, 0, 0)
     grid.place(a)
     grid.place(b)
     const enc = new CellSnapshotEncoder("r")
     encodeTick(enc, grid, 1)
-    a.x = 15
+    a.x = 10
     b.x = 1
     grid.place(a)
     grid.place(b)

@@ -16,13 +16,17 @@ const members = (grid: InterestGrid) =>
 describe("cell keys", () => {
   it.each([
     [0, 0],
-    [49.999, 0],
-    [50, 1],
-    [-0.001, -1],
-    [-50, -1],
-    [-50.001, -2],
+    [24.999, 0],
+    [25, 1],
+    [74.999, 1],
+    [75, 2],
+    [-25, 0],
+    [-25.001, -1],
+    [-75, -1],
+    [-75.001, -2],
+    [-0.001, 0],
     [-0, 0],
-    [149.5, 2]
+    [149.5, 3]
   ])("cellCoord(%s, 50) = %s", (v, c) => {
     expect(Object.is(cellCoord(v, 50), c)).toBe(true)
   })
@@ -97,15 +101,15 @@ describe("InterestGrid", () => {
 
   it("reports the first placement and only real cell changes", () => {
     const g = new InterestGrid(10)
-    const e = entity(1, 5, 5, 5)
+    const e = entity(1, 0, 0, 0)
     expect(g.place(e)).toEqual({ entityId: 1, playerId: "p1", from: undefined, to: "0,0,0" })
     expect(g.place(e)).toBeUndefined()
-    e.x = 9.99
+    e.x = 4.99
     expect(g.place(e)).toBeUndefined()
-    e.x = 10
+    e.x = 5
     expect(g.place(e)).toEqual({ entityId: 1, playerId: "p1", from: "0,0,0", to: "1,0,0" })
-    e.x = -0.5
-    e.z = -25
+    e.x = -5.5
+    e.z = -30
     expect(g.place(e)).toEqual({ entityId: 1, playerId: "p1", from: "1,0,0", to: "-1,0,-3" })
     expect(g.cellOf(1)).toBe("-1,0,-3")
     expect(members(g)).toEqual({ "-1,0,-3": [1] })
@@ -113,7 +117,7 @@ describe("InterestGrid", () => {
 
   it("keeps membership incrementally and drops emptied cells", () => {
     const g = new InterestGrid(10)
-    const es = [entity(1, 1, 0, 0), entity(2, 2, 0, 0), entity(3, 3, 0, 0), entity(4, 15, 0, 0)]
+    const es = [entity(1, 1, 0, 0), entity(2, 2, 0, 0), entity(3, 3, 0, 0), entity(4, 10, 0, 0)]
     for (const e of es) g.place(e)
     expect(members(g)).toEqual({ "0,0,0": [1, 2, 3], "1,0,0": [4] })
     es[0]!.x = 12 // first member leaves: swap-remove must keep indices right
