@@ -174,8 +174,12 @@ export const RegionLive = RegionEntity.toLayer(
           }
         }),
       Inputs: ({ payload }) =>
-        Effect.try(() => runtime.enqueueBytes(payload.bytes)).pipe(
-          Effect.catchAll((error) => Effect.logWarning("dropped a malformed input batch", error))
+        Effect.try({ try: () => runtime.enqueueBytes(payload.bytes), catch: (error) => String(error) }).pipe(
+          Effect.catchAll((reason) =>
+            Effect.logWarning(`dropped a malformed input batch: ${reason}`).pipe(
+              Effect.annotateLogs({ regionId, gatewayId: payload.gatewayId })
+            )
+          )
         ),
       Shutdown: () => stopTicking,
       Info: () => Effect.succeed({ players: runtime.playerCount, tick: runtime.world.tick, ticking: loop !== undefined })
