@@ -10,7 +10,7 @@
 #
 # Env: PORT (7350), CCUS ("200 1200 2000"), DURATION (20, seconds per window),
 #      RAMP (200 bots/s), PAUSE (3, seconds between runs), SERVER_CORE (0), BOT_CORE (1),
-#      KEEP_DATA (1 keeps the temp data dir and server log).
+#      KEEP_DATA (1 keeps the temp data dir and server log), CONFIG (bench/crowd.toml).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ RAMP=${RAMP:-200}
 PAUSE=${PAUSE:-3}
 SERVER_CORE=${SERVER_CORE:-0}
 BOT_CORE=${BOT_CORE:-1}
-CONFIG=bench/crowd.toml
+CONFIG=${CONFIG:-bench/crowd.toml}
 BASE="http://127.0.0.1:${PORT}"
 
 log() { printf 'crowd.sh: %s\n' "$*" >&2; }

@@ -62,7 +62,7 @@ export class ServerProcess {
   static async start(options: ServerOptions = {}): Promise<ServerProcess> {
     const port = options.port ?? (await freePort())
     const dataDir = options.dataDir ?? tempDir("data")
-    const args = ["--enable-source-maps", Path.join(ROOT, "dist/tessera.mjs"), "serve", "--port", String(port), "--data-dir", dataDir]
+    const args = [Path.join(ROOT, "dist/tessera.mjs"), "serve", "--port", String(port), "--data-dir", dataDir]
     if (options.toml !== undefined) {
       const file = Path.join(tempDir("config"), "tessera.toml")
       Fs.writeFileSync(file, options.toml)
