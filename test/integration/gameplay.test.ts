@@ -79,8 +79,6 @@ describe("instances and movement", () => {
   })
 
   it("terminates an empty instance after the grace period", async () => {
-    const metric = async (name: string) =>
-      Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await (await fetch(`${server.httpUrl}/metrics`)).text())?.[1])
     const early = await guest("reap-1")
     const first = await early.join("lobby")
     await early.leave()
@@ -93,12 +91,12 @@ describe("instances and movement", () => {
     const late = await guest("reap-3")
     expect((await late.join("lobby")).worldId).not.toBe(first.worldId)
     // ...and the old region entity stopped and passivated.
-    const regionsBefore = await metric("tessera_regions")
+    const regionsBefore = await server.metric("tessera_regions")
     const deadline = Date.now() + 15_000
     let regionsAfter = regionsBefore
     while (Date.now() < deadline && regionsAfter >= regionsBefore) {
       await sleep(250)
-      regionsAfter = await metric("tessera_regions")
+      regionsAfter = await server.metric("tessera_regions")
     }
     expect(regionsAfter).toBeLessThan(regionsBefore)
   })

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TesseraClient } from "../../src/client/TesseraClient.js"
 import { connectGuest, waitFor } from "../support/clients.js"
-import { ServerProcess } from "../support/ServerProcess.js"
+import { metricValue, ServerProcess } from "../support/ServerProcess.js"
 import { testToml } from "../support/testConfig.js"
 
 let server: ServerProcess
@@ -66,16 +66,14 @@ describe("HTTP API", () => {
     for (let i = 0; i < 5; i++) client.sendInput(1, 0, 0)
     const c = client
     await waitFor("own snapshot", () => c.world.entities.has(joined.entityId))
-    const scrape = async () => (await (await fetch(`${server.httpUrl}/metrics`)).text())
-    const value = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN)
-    const body = await scrape()
+    const body = await (await fetch(`${server.httpUrl}/metrics`)).text()
     expect(body).toContain("# TYPE tessera_tick_duration_seconds histogram")
-    expect(value(body, "tessera_connections")).toBeGreaterThanOrEqual(1)
-    expect(value(body, "tessera_regions")).toBeGreaterThanOrEqual(1)
-    expect(value(body, "tessera_sessions")).toBeGreaterThanOrEqual(1)
-    expect(value(body, "tessera_players")).toBeGreaterThanOrEqual(1)
-    expect(value(body, "tessera_inputs_total")).toBeGreaterThanOrEqual(5)
-    expect(value(body, "tessera_snapshots_published_total")).toBeGreaterThan(0)
+    expect(metricValue(body, "tessera_connections")).toBeGreaterThanOrEqual(1)
+    expect(metricValue(body, "tessera_regions")).toBeGreaterThanOrEqual(1)
+    expect(metricValue(body, "tessera_sessions")).toBeGreaterThanOrEqual(1)
+    expect(metricValue(body, "tessera_players")).toBeGreaterThanOrEqual(1)
+    expect(metricValue(body, "tessera_inputs_total")).toBeGreaterThanOrEqual(5)
+    expect(metricValue(body, "tessera_snapshots_published_total")).toBeGreaterThan(0)
     expect(body).toMatch(/tessera_messages_rejected_total\{reason="bad_shape"\} \d+/)
   })
 })

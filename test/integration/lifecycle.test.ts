@@ -79,18 +79,16 @@ describe("sessions that passivate while their player plays", () => {
     const toml = testToml().replace("resume_window_seconds = 4", "resume_window_seconds = 1")
       .replace("[cluster]", "[cluster]\nentity_max_idle_seconds = 1")
     const server = await start({ toml })
-    const metric = async (name: string) =>
-      Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await (await fetch(`${server.httpUrl}/metrics`)).text())?.[1])
     const a = await connectGuest(server, "idle-player", { reconnect: false })
     clients.push(a)
     await a.join("arena")
     // The session gets no traffic while a plays (inputs go straight to the region): it passivates (~6 s).
     const deadline = Date.now() + 20_000
-    while (Date.now() < deadline && (await metric("tessera_sessions")) > 0) {
+    while (Date.now() < deadline && (await server.metric("tessera_sessions")) > 0) {
       a.sendInput(1, 0, 0)
       await sleep(250)
     }
-    expect(await metric("tessera_sessions")).toBe(0)
+    expect(await server.metric("tessera_sessions")).toBe(0)
     await a.leave()
     const b = await connectGuest(server, "idle-witness")
     clients.push(b)
@@ -98,7 +96,7 @@ describe("sessions that passivate while their player plays", () => {
     await waitFor("b sees its own entity", () => b.world.entities.has(joined.entityId))
     await sleep(300)
     expect([...b.world.entities.keys()]).toEqual([joined.entityId])
-    expect(await metric("tessera_players")).toBe(1)
+    expect(await server.metric("tessera_players")).toBe(1)
   })
 })
 

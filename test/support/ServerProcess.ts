@@ -17,6 +17,10 @@ export const freePort = (): Promise<number> =>
     })
   })
 
+/** One unlabelled sample of a Prometheus text exposition (NaN when absent). */
+export const metricValue = (text: string, name: string): number =>
+  Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN)
+
 export const tempDir = (prefix: string): string => Fs.mkdtempSync(Path.join(Os.tmpdir(), `tessera-${prefix}-`))
 
 export interface ServerOptions {
@@ -94,6 +98,12 @@ export class ServerProcess {
       await new Promise((r) => setTimeout(r, 100))
     }
     throw new Error(`server not ready after ${timeoutMs} ms:\n${this.output}`)
+  }
+
+  /** The current value of one unlabelled metric from GET /metrics (NaN when absent). */
+  async metric(name: string): Promise<number> {
+    const text = await (await fetch(`${this.httpUrl}/metrics`)).text()
+    return metricValue(text, name)
   }
 
   /** Sends a signal and waits for the exit. */
