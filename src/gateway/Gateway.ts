@@ -1,4 +1,5 @@
-import { Context, Duration, Effect, Layer, Runtime, Schedule } from "effect"
+import { Context, Duration, Effect, type Exit, Layer, Runtime, Schedule } from "effect"
+import type { Sharding } from "@effect/cluster"
 import uWS from "uWebSockets.js"
 import { Readiness } from "../cluster/Readiness.js"
 import { AppConfig } from "../config/AppConfig.js"
@@ -14,7 +15,6 @@ import { installHttpApi } from "./HttpApi.js"
 import { InputRouter } from "./InputRouter.js"
 import { KeyedRateLimiter } from "./KeyedRateLimiter.js"
 import { WebSocketHandler } from "./WebSocketHandler.js"
-import type { Sharding } from "@effect/cluster"
 
 export class GatewayListenError extends Error {
   override readonly name = "GatewayListenError"
@@ -50,7 +50,7 @@ export const layer: Layer.Layer<
     const runtime = yield* Effect.runtime<never>()
     const runCallback = Runtime.runCallback(runtime)
     const runFork = Runtime.runFork(runtime)
-    const run = <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: import("effect").Exit.Exit<A, E>) => void) => {
+    const run = <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => {
       runCallback(effect, { onExit })
     }
     const gatewayId = `gw-${process.pid}-${Math.random().toString(36).slice(2, 8)}`

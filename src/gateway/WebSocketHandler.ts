@@ -1,7 +1,7 @@
-import { Effect, Exit, Cause } from "effect"
+import { Cause, type Effect, Exit } from "effect"
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from "uWebSockets.js"
 import type { TesseraConfig } from "../config/TesseraConfig.js"
-import { routeChat } from "../experts/ExpertRouter.js"
+import { instanceChannelKey, routeChat, worldChannelKey } from "../experts/ExpertRouter.js"
 import type { ChatEntity } from "../experts/chat/ChatEntity.js"
 import * as Metrics from "../observability/Metrics.js"
 import { decode, encode } from "../protocol/Codec.js"
@@ -12,14 +12,13 @@ import { ChatChannel, ClientOp, CloseCode, ErrorCode, PROTOCOL_VERSION, ServerOp
 import { cellsAround, neighbourhoodDiff } from "../region/InterestGrid.js"
 import { cellTopic, chatTopic } from "../region/WorldIds.js"
 import type { SessionEntity } from "../session/SessionEntity.js"
-import { instanceChannelKey, worldChannelKey } from "../experts/ExpertRouter.js"
 import type { Auth } from "./Auth.js"
 import type { GatewayPort } from "./ClientDelivery.js"
+import { clientIp } from "./HttpApi.js"
 import type { ClientSocket, Connection } from "./Connection.js"
 import type { InputRouter } from "./InputRouter.js"
 import type { KeyedRateLimiter } from "./KeyedRateLimiter.js"
 import { TokenBucket } from "./TokenBucket.js"
-import { clientIp } from "./HttpApi.js"
 
 type Client<T extends Effect.Effect<any, any, any>> = Effect.Effect.Success<T>
 

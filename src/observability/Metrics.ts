@@ -296,7 +296,7 @@ export const tickDurationSeconds = registry.histogram(
 export const regions = registry.gauge("tessera_regions", "Active region entities in this process.")
 export const sessions = registry.gauge("tessera_sessions", "Active session entities in this process.")
 export const players = registry.gauge("tessera_players", "Players in regions hosted by this process.")
-export const inputsTotal = registry.counter("tessera_inputs_total", "Player inputs applied by regions.")
+export const inputsTotal = registry.counter("tessera_inputs_total", "Player inputs routed by gateways to regions.")
 export const snapshotsPublishedTotal = registry.counter(
   "tessera_snapshots_published_total",
   "Interest-cell snapshot buffers published."

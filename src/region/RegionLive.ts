@@ -44,12 +44,8 @@ export const RegionLive = RegionEntity.toLayer(
         cellSize: config.region.cellSize,
         persistEveryTicks: Math.max(1, Math.round((config.storage.writeBehindMs / 1000) * tickRate))
       },
-      experience ? logicProvider.forExperience(experience) : logicProvider.forExperience({
-        id: experienceId,
-        name: experienceId,
-        tickRate,
-        maxPlayers: 0
-      }),
+      // An unknown experience still gets a runtime; its Join fails with a clear error.
+      logicProvider.forExperience(experience ?? { id: experienceId, name: experienceId, tickRate, maxPlayers: 0 }),
       {
         publishCell: (cellKey, frame) => {
           delivery.publish(cellTopic(regionId, cellKey), frame)
