@@ -1,5 +1,4 @@
-import { SingleRunner } from "@effect/cluster"
-import { Duration, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as AppConfig from "../config/AppConfig.js"
 import type { TesseraConfig } from "../config/TesseraConfig.js"
 import { ChatLive } from "../experts/chat/ChatLive.js"
@@ -17,7 +16,8 @@ import * as Database from "../storage/Database.js"
 import * as PlayerRepository from "../storage/PlayerRepository.js"
 import * as PlayerStateWriter from "../storage/PlayerStateWriter.js"
 import { Readiness } from "./Readiness.js"
-import { assignedShardGroups, availableShardGroups, type Role } from "./Roles.js"
+import type { Role } from "./Roles.js"
+import * as RunnerLayer from "./RunnerLayer.js"
 
 /**
  * The one place where Tessera's layers are composed. Build order (and so the
@@ -29,7 +29,7 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
   const configLayer = AppConfig.layer(config)
 
   const storage = Layer.mergeAll(PlayerRepository.layer, ChatRepository.layer, Readiness.layer).pipe(
-    Layer.provideMerge(Database.layerSqlite({ dataDir: config.storage.dataDir }))
+    Layer.provideMerge(Database.layer(config.storage))
   )
   const base = Layer.mergeAll(
     PlayerStateWriter.layer({ intervalMs: config.storage.writeBehindMs }),
@@ -40,27 +40,15 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
     Auth.layer
   ).pipe(Layer.provideMerge(storage), Layer.provideMerge(configLayer))
 
-  const cluster = SingleRunner.layer({
-    runnerStorage: "sql",
-    shardingConfig: {
-      availableShardGroups: [...availableShardGroups],
-      assignedShardGroups: [...assignedShardGroups(roles)],
-      shardsPerGroup: config.cluster.shardsPerGroup,
-      simulateRemoteSerialization: config.cluster.simulateRemoteSerialization,
-      entityMaxIdleTime: Duration.seconds(config.cluster.entityMaxIdleSeconds),
-      // One node: the shards are ours; refresh quickly so startup is fast.
-      refreshAssignmentsInterval: Duration.millis(500),
-      entityMessagePollInterval: Duration.seconds(1),
-      entityTerminationTimeout: Duration.seconds(5)
-    }
-  }).pipe(Layer.provideMerge(base))
+  const cluster = RunnerLayer.layer(config, roles).pipe(Layer.provideMerge(base))
 
   // Every entity is registered in every binary; it activates only where its group's shards live.
   const entities = Layer.mergeAll(RegionLive, SessionLive, ChatLive, SchedulerEntityLive, SchedulerLoopLive).pipe(
     Layer.provideMerge(cluster)
   )
 
-  const withGateway = roles.has("gateway") ? Gateway.layer.pipe(Layer.provideMerge(entities)) : entities
+  // Every runner listens for /health, /ready and /metrics; only gateways serve clients.
+  const withGateway = Gateway.layer({ clients: roles.has("gateway") }).pipe(Layer.provideMerge(entities))
 
   // Ready once everything above is built.
   return Layer.effectDiscard(Effect.flatMap(Readiness, (r) => Effect.sync(() => r.markClusterReady(true)))).pipe(

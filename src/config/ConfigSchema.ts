@@ -23,7 +23,7 @@ export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "none"]
   TesseraConfig["server"]["logLevel"]
 >
 
-export const STORAGE_BACKENDS = ["sqlite"] as const satisfies ReadonlyArray<TesseraConfig["storage"]["backend"]>
+export const STORAGE_BACKENDS = ["sqlite", "postgres"] as const satisfies ReadonlyArray<TesseraConfig["storage"]["backend"]>
 
 /** Prefix of every configuration environment variable. */
 export const ENV_PREFIX = "TESSERA_"
@@ -475,17 +475,40 @@ export const configSchema: ConfigSchema = {
       backend: oneOf({
         values: STORAGE_BACKENDS,
         default: "sqlite",
-        description: "Storage backend; sqlite keeps everything in one WAL-mode file under data_dir."
+        description:
+          "Storage backend: sqlite keeps everything in one WAL-mode file under data_dir (one node); postgres is shared by every runner of a cluster."
       }),
       dataDir: string({
         default: "./data",
         description: "Directory for the SQLite database and other local state (relative to the working directory)."
+      }),
+      postgresUrl: string({
+        default: "postgres://postgres@127.0.0.1:5432/tessera",
+        description: "PostgreSQL connection URL, used when backend = \"postgres\"; set it with TESSERA_STORAGE_POSTGRES_URL."
       }),
       writeBehindMs: integer({
         default: 1000,
         min: 10,
         max: 60000,
         description: "How often regions flush batched changes to storage, in ms (the most work a crash can lose)."
+      })
+    }
+  },
+  redis: {
+    description: "Redis, for several nodes: cell pub/sub between regions and gateways, presence, shared rate limits, chat fan-out.",
+    fields: {
+      enabled: boolean({
+        default: false,
+        description: "Use Redis; when false (one node) the in-process implementations serve."
+      }),
+      url: string({
+        default: "redis://127.0.0.1:6379",
+        description: "Redis connection URL."
+      }),
+      prefix: string({
+        default: "tessera:",
+        maxLength: 64,
+        description: "Prefix of every Redis key and channel, so several deployments can share one Redis."
       })
     }
   },
@@ -653,6 +676,56 @@ export const configSchema: ConfigSchema = {
   cluster: {
     description: "The @effect/cluster runtime.",
     fields: {
+      transport: oneOf({
+        values: ["single", "socket"] as const,
+        default: "single",
+        description:
+          "single: one runner in this process (one node); socket: this runner joins other runners over TCP (several nodes, shared storage)."
+      }),
+      runnerHost: string({
+        default: "127.0.0.1",
+        description: "Address other runners use to reach this one (transport = socket)."
+      }),
+      runnerPort: integer({
+        default: 34431,
+        min: 1,
+        max: 65535,
+        description: "TCP port of this runner's cluster socket (transport = socket)."
+      }),
+      runnerListenHost: string({
+        default: "0.0.0.0",
+        description: "Address the runner socket binds to (transport = socket)."
+      }),
+      shardLockRefreshMs: integer({
+        default: 2000,
+        min: 100,
+        max: 60000,
+        description: "How often a runner refreshes its shard locks, in ms."
+      }),
+      shardLockExpirationMs: integer({
+        default: 6000,
+        min: 500,
+        max: 600000,
+        description: "A dead runner's shards are taken over after this long, in ms (bounds failover time)."
+      }),
+      refreshAssignmentsMs: integer({
+        default: 500,
+        min: 50,
+        max: 60000,
+        description: "How often a runner re-reads shard assignments, in ms."
+      }),
+      runnerHealthCheckMs: integer({
+        default: 1000,
+        min: 100,
+        max: 600000,
+        description: "How often runners check each other's health, in ms."
+      }),
+      entityMessagePollMs: integer({
+        default: 1000,
+        min: 50,
+        max: 60000,
+        description: "How often persisted entity messages are polled from storage, in ms."
+      }),
       shardsPerGroup: integer({
         default: 64,
         min: 1,

@@ -22,9 +22,15 @@ export interface TesseraConfig {
     readonly logLevel: "trace" | "debug" | "info" | "warning" | "error" | "none"
   }
   readonly storage: {
-    readonly backend: "sqlite"
+    readonly backend: "sqlite" | "postgres"
     readonly dataDir: string
+    readonly postgresUrl: string
     readonly writeBehindMs: number
+  }
+  readonly redis: {
+    readonly enabled: boolean
+    readonly url: string
+    readonly prefix: string
   }
   readonly auth: {
     readonly secret: string
@@ -60,6 +66,15 @@ export interface TesseraConfig {
     readonly bannedWords: ReadonlyArray<string>
   }
   readonly cluster: {
+    readonly transport: "single" | "socket"
+    readonly runnerHost: string
+    readonly runnerPort: number
+    readonly runnerListenHost: string
+    readonly shardLockRefreshMs: number
+    readonly shardLockExpirationMs: number
+    readonly refreshAssignmentsMs: number
+    readonly runnerHealthCheckMs: number
+    readonly entityMessagePollMs: number
     readonly shardsPerGroup: number
     readonly simulateRemoteSerialization: boolean
     readonly entityMaxIdleSeconds: number

@@ -11,7 +11,7 @@ import { SessionEntity } from "../session/SessionEntity.js"
 import { PlayerRepository } from "../storage/PlayerRepository.js"
 import { Auth } from "./Auth.js"
 import { ClientDelivery } from "./ClientDelivery.js"
-import { installHttpApi } from "./HttpApi.js"
+import { installClientApi, installNotFound, installOpsApi } from "./HttpApi.js"
 import { InputRouter } from "./InputRouter.js"
 import { KeyedRateLimiter } from "./KeyedRateLimiter.js"
 import { WebSocketHandler } from "./WebSocketHandler.js"
@@ -30,16 +30,61 @@ export class Gateway extends Context.Tag("tessera/Gateway")<Gateway, {
 export const SERVER_VERSION = "0.1.0"
 
 /**
- * The uWebSockets.js gateway: HTTP API + WebSocket on one port. Scoped: on
- * release it stops accepting, closes every client with the shutdown code,
- * and detaches from client delivery, before the cluster below it stops.
+ * The uWebSockets.js HTTP listener of every runner. Every runner serves the
+ * operations endpoints (/health, /ready, /metrics); a runner with the gateway
+ * role also serves clients (WebSocket + auth) and is the local end of client
+ * delivery. Scoped: on release it stops accepting, closes every client with
+ * the shutdown code and detaches, before the cluster below it stops.
  */
-export const layer: Layer.Layer<
+export const layer = (options: { readonly clients: boolean }): Layer.Layer<
   Gateway,
   GatewayListenError,
   AppConfig | Auth | PlayerRepository | Readiness | ClientDelivery | LocalRegions | Sharding.Sharding
-> = Layer.scoped(
-  Gateway,
+> =>
+  Layer.scoped(
+    Gateway,
+    Effect.gen(function*() {
+      const config = yield* AppConfig
+      const readiness = yield* Readiness
+      const runtime = yield* Effect.runtime<never>()
+      const runCallback = Runtime.runCallback(runtime)
+      const run = <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => {
+        runCallback(effect, { onExit })
+      }
+      const gatewayId = `gw-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+      const app = uWS.App()
+      installOpsApi(app, { readiness, run })
+      const clients = options.clients ? yield* installClients(app, gatewayId, run) : undefined
+      installNotFound(app)
+
+      const listenSocket = yield* Effect.async<uWS.us_listen_socket, GatewayListenError>((resume) => {
+        app.listen(config.server.host, config.server.port, (socket) => {
+          if (socket === false) {
+            resume(Effect.fail(new GatewayListenError(`cannot listen on ${config.server.host}:${config.server.port}`)))
+          } else {
+            resume(Effect.succeed(socket))
+          }
+        })
+      })
+      const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket)
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function*() {
+          uWS.us_listen_socket_close(listenSocket)
+          if (clients !== undefined) yield* clients.close
+          yield* Effect.logInfo("listener closed")
+        })
+      )
+      yield* Effect.logInfo(`listening on ${config.server.host}:${port}${options.clients ? " (clients + ops)" : " (ops only)"}`)
+      return { gatewayId, port, connections: () => clients?.ws.connectionCount ?? 0 }
+    }).pipe(Effect.annotateLogs({ role: options.clients ? "gateway" : "runner" }))
+  )
+
+/** The client side: WebSocket, guest auth, and this process's end of client delivery. */
+const installClients = (
+  app: uWS.TemplatedApp,
+  gatewayId: string,
+  run: <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => void
+) =>
   Effect.gen(function*() {
     const config = yield* AppConfig
     const auth = yield* Auth
@@ -47,13 +92,7 @@ export const layer: Layer.Layer<
     const readiness = yield* Readiness
     const delivery = yield* ClientDelivery
     const localRegions = yield* LocalRegions
-    const runtime = yield* Effect.runtime<never>()
-    const runCallback = Runtime.runCallback(runtime)
-    const runFork = Runtime.runFork(runtime)
-    const run = <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => {
-      runCallback(effect, { onExit })
-    }
-    const gatewayId = `gw-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     let accepting = true
 
     const inputs = new InputRouter(gatewayId, localRegions, yield* RegionEntity.client, (e) => void runFork(e))
@@ -70,9 +109,7 @@ export const layer: Layer.Layer<
       run,
       isAccepting: () => accepting
     })
-
-    const app = uWS.App()
-    installHttpApi(app, {
+    installClientApi(app, {
       config,
       auth,
       players,
@@ -82,17 +119,6 @@ export const layer: Layer.Layer<
     })
     ws.install(app)
     ws.attachApp(app)
-
-    const listenSocket = yield* Effect.async<uWS.us_listen_socket, GatewayListenError>((resume) => {
-      app.listen(config.server.host, config.server.port, (socket) => {
-        if (socket === false) {
-          resume(Effect.fail(new GatewayListenError(`cannot listen on ${config.server.host}:${config.server.port}`)))
-        } else {
-          resume(Effect.succeed(socket))
-        }
-      })
-    })
-    const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket)
     delivery.attach(ws)
 
     // Remote input batches go out once per gateway tick; lagging clients are swept once a second.
@@ -103,17 +129,10 @@ export const layer: Layer.Layer<
     yield* Effect.forkScoped(
       Effect.sync(() => ws.sweepLagging(Date.now())).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(1))))
     )
-
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        accepting = false
-        uWS.us_listen_socket_close(listenSocket)
-        ws.closeAll(CloseCode.ServerShutdown, "server shutting down")
-        delivery.detach(ws)
-        yield* Effect.logInfo("gateway closed")
-      })
-    )
-    yield* Effect.logInfo(`gateway listening on ${config.server.host}:${port}`)
-    return { gatewayId, port, connections: () => ws.connectionCount }
-  }).pipe(Effect.annotateLogs({ role: "gateway" }))
-)
+    const close = Effect.sync(() => {
+      accepting = false
+      ws.closeAll(CloseCode.ServerShutdown, "server shutting down")
+      delivery.detach(ws)
+    })
+    return { ws, close }
+  })

@@ -74,8 +74,8 @@ const parseGuestRequest = (body: unknown): GuestRequest | string => {
   return { deviceId: deviceId as string | undefined, name: name as string | undefined }
 }
 
-/** The HTTP API: health, readiness, metrics and guest authentication. */
-export const installHttpApi = (app: TemplatedApp, deps: HttpDeps): void => {
+/** Operations endpoints every runner serves: health, readiness, metrics. */
+export const installOpsApi = (app: TemplatedApp, deps: Pick<HttpDeps, "readiness" | "run">): void => {
   app.get("/health", (res) => {
     json(res, "200 OK", { status: "ok" })
   })
@@ -99,6 +99,10 @@ export const installHttpApi = (app: TemplatedApp, deps: HttpDeps): void => {
     })
   })
 
+}
+
+/** The client API of a gateway: guest authentication. */
+export const installClientApi = (app: TemplatedApp, deps: HttpDeps): void => {
   app.post("/v1/auth/guest", (res) => {
     let aborted = false
     res.onAborted(() => {
@@ -136,6 +140,10 @@ export const installHttpApi = (app: TemplatedApp, deps: HttpDeps): void => {
     )
   })
 
+}
+
+/** Installed last: everything else is a JSON 404. */
+export const installNotFound = (app: TemplatedApp): void => {
   app.any("/*", (res, req) => {
     error(res, "404 Not Found", "not_found", `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`)
   })

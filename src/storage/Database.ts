@@ -1,6 +1,8 @@
-import { SqlClient } from "@effect/sql"
+import { Migrator, SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
-import { Cause, Effect, Layer } from "effect"
+import { Cause, Effect, Layer, Redacted } from "effect"
+import type { TesseraConfig } from "../config/TesseraConfig.js"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { migrations } from "./Migrations.js"
@@ -14,6 +16,9 @@ import { StorageError } from "./StorageError.js"
 const runMigrations = SqliteMigrator.make({})({
   loader: SqliteMigrator.fromRecord(migrations)
 })
+
+/** Advisory lock key that serialises migrations across runners sharing one PostgreSQL database. */
+const MIGRATION_LOCK_ID = 7350_0001
 
 /** Milliseconds a writer waits on a locked database before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000
@@ -73,3 +78,43 @@ export const layerSqlite = (options: {
 
   return Layer.effectDiscard(setup).pipe(Layer.provideMerge(client))
 }
+
+/**
+ * The shared database of a multi-node cluster: PostgreSQL through
+ * @effect/sql-pg, the same migrations and repositories as SQLite. Every
+ * runner applies the migrations at boot; they are idempotent.
+ */
+export const layerPostgres = (options: { readonly url: string }): Layer.Layer<SqlClient.SqlClient, StorageError> => {
+  const migrate = Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // Runners boot together and the migrator's own lock needs its table to exist: create that
+    // table under an advisory lock (concurrent CREATE TABLE races in PostgreSQL's catalog); the
+    // migrator then serialises the rest with LOCK TABLE.
+    yield* sql.withTransaction(
+      Effect.zipRight(
+        sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`,
+        sql`CREATE TABLE IF NOT EXISTS effect_sql_migrations (
+          migration_id integer primary key,
+          created_at timestamp with time zone not null default now(),
+          name text not null
+        )`
+      )
+    )
+    return yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations) })
+  }).pipe(
+    Effect.tap((applied) =>
+      applied.length === 0 ? Effect.void : Effect.logInfo("applied database migrations").pipe(
+        Effect.annotateLogs("migrations", applied.map(([id, name]) => `${id}_${name}`).join(","))
+      )
+    ),
+    Effect.mapError(StorageError.fromUnknown("database setup"))
+  )
+  const client = PgClient.layer({ url: Redacted.make(options.url) }).pipe(
+    Layer.catchAllCause((cause) => Layer.fail(StorageError.fromUnknown("connecting to PostgreSQL")(Cause.squash(cause))))
+  )
+  return Layer.effectDiscard(migrate).pipe(Layer.provideMerge(client))
+}
+
+/** The configured backend: SQLite under `storage.data_dir`, or PostgreSQL at `storage.postgres_url`. */
+export const layer = (config: TesseraConfig["storage"]): Layer.Layer<SqlClient.SqlClient, StorageError> =>
+  config.backend === "postgres" ? layerPostgres({ url: config.postgresUrl }) : layerSqlite({ dataDir: config.dataDir })

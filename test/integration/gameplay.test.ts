@@ -223,11 +223,9 @@ describe("bad input", () => {
     flooder.on("error", (e) => errors.push(e))
     for (let i = 0; i < 200; i++) flooder.sendInput(0, 0, 1)
     await waitFor("rate limited error", () => errors.find((e) => e.code === ErrorCode.RateLimited))
-    const ping = await flooder.ping().catch(() => undefined)
-    // Still connected after the burst refills.
+    // Still connected: once the bucket refills, requests are answered again.
     await sleep(1200)
     expect(await flooder.ping()).toBeGreaterThanOrEqual(0)
-    void ping
   })
 
   it("a second login of the same player replaces the first connection", async () => {

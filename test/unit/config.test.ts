@@ -258,7 +258,7 @@ describe("bad values fail with a ConfigError naming the key", () => {
     { name: "typo in an experience", toml: experience("tickrate = 5"), key: "experiences[0].tickrate" },
     // bad enum
     { name: "log level", toml: `[server]\nlog_level = "warn"`, key: "server.log_level", says: 'did you mean "warning"?' },
-    { name: "storage backend", toml: `[storage]\nbackend = "postgres"`, key: "storage.backend" },
+    { name: "storage backend", toml: `[storage]\nbackend = "mysql"`, key: "storage.backend" },
     // roles
     { name: "unknown role", toml: `[server]\nroles = ["gateway", "gatway"]`, key: "server.roles[1]" },
     { name: "no roles", toml: `[server]\nroles = []`, key: "server.roles", says: "non-empty" },
