@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import WebSocket from "ws"
+import type { TesseraClient } from "../../src/client/TesseraClient.js"
+import { connectGuest } from "../support/clients.js"
+import { type ClusterNode, startCluster } from "../support/Cluster.js"
+
+let cluster: Awaited<ReturnType<typeof startCluster>>
+const clients: Array<TesseraClient> = []
+const node = (roles: string): ClusterNode => cluster.nodes.find((n) => n.roles === roles)!
+
+beforeAll(async () => {
+  cluster = await startCluster(["gateway", "region,session", "expert:chat,scheduler"])
+}, 90_000)
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => {})))
+  await cluster?.stop()
+})
+
+describe("role-tagged runners on PostgreSQL", () => {
+  it("every runner answers /health and /ready; only the gateway serves clients", async () => {
+    for (const { server } of cluster.nodes) {
+      expect((await fetch(`${server.httpUrl}/health`)).status).toBe(200)
+      expect((await fetch(`${server.httpUrl}/ready`)).status).toBe(200)
+    }
+    const regionRunner = node("region,session").server
+    const auth = await fetch(`${regionRunner.httpUrl}/v1/auth/guest`, { method: "POST", body: "{}" })
+    expect(auth.status).toBe(404)
+    const upgrade = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`${regionRunner.wsUrl}/v1/ws?token=x`)
+      ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0))
+      ws.on("open", () => resolve(101))
+      ws.on("error", () => resolve(0))
+    })
+    expect(upgrade).not.toBe(101)
+  })
+
+  it("a client on the gateway joins an instance hosted by the region runner", async () => {
+    const gateway = node("gateway").server
+    const a = await connectGuest(gateway, "cluster-a")
+    clients.push(a)
+    const joined = await a.join("arena")
+    expect(joined.worldId).toBe("arena.1")
+    // The region lives on the region runner, not on the gateway.
+    expect(await node("region,session").server.metric("tessera_regions")).toBe(1)
+    expect(await gateway.metric("tessera_regions")).toBe(0)
+    expect(await node("region,session").server.metric("tessera_players")).toBe(1)
+  })
+})

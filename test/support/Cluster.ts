@@ -1,0 +1,67 @@
+import { ServerProcess, freePort, tempDir, type ServerOptions } from "./ServerProcess.js"
+import { testToml } from "./testConfig.js"
+import { execFileSync } from "node:child_process"
+
+/** A fresh PostgreSQL database for one test (dropped by `drop`), on the local server. */
+export const createDatabase = (): { readonly url: string; readonly drop: () => void } => {
+  const name = `tessera_t_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+  const psql = (sql: string) =>
+    execFileSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c", sql], { stdio: "pipe" })
+  psql(`CREATE DATABASE ${name}`)
+  return {
+    url: `postgres://postgres@127.0.0.1:5432/${name}`,
+    drop: () => {
+      try {
+        psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      } catch {
+        // best effort: a leftover test database does no harm
+      }
+    }
+  }
+}
+
+export interface ClusterNode {
+  readonly roles: string
+  readonly server: ServerProcess
+}
+
+/**
+ * Several real `tessera serve` processes forming one cluster over socket
+ * runners and a shared PostgreSQL database, each with its own roles.
+ */
+export const startCluster = async (
+  roleSets: ReadonlyArray<string>,
+  options: { readonly toml?: string; readonly env?: Record<string, string> } = {}
+): Promise<{ readonly nodes: Array<ClusterNode>; readonly stop: () => Promise<void>; readonly databaseUrl: string }> => {
+  const database = createDatabase()
+  const nodes: Array<ClusterNode> = []
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.server.stop()))
+    database.drop()
+  }
+  try {
+    const specs = await Promise.all(roleSets.map(async (roles) => ({ roles, runnerPort: await freePort() })))
+    await Promise.all(
+      specs.map(({ roles, runnerPort }) => {
+        const serverOptions: ServerOptions = {
+          toml: options.toml ?? testToml(),
+          dataDir: tempDir("node"),
+          args: ["--roles", roles],
+          env: {
+            TESSERA_STORAGE_BACKEND: "postgres",
+            TESSERA_STORAGE_POSTGRES_URL: database.url,
+            TESSERA_CLUSTER_TRANSPORT: "socket",
+            TESSERA_CLUSTER_RUNNER_PORT: String(runnerPort),
+            TESSERA_CLUSTER_RUNNER_LISTEN_HOST: "127.0.0.1",
+            ...options.env
+          }
+        }
+        return ServerProcess.start(serverOptions).then((server) => nodes.push({ roles, server }))
+      })
+    )
+    return { nodes, stop, databaseUrl: database.url }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
