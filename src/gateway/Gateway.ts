@@ -29,6 +29,9 @@ export class Gateway extends Context.Tag("tessera/Gateway")<Gateway, {
 
 export const SERVER_VERSION = "0.1.0"
 
+/** How often a gateway renews its players' entity leases (well inside the lease margin). */
+const LEASE_RENEW_SECONDS = 5
+
 /**
  * The uWebSockets.js HTTP listener of every runner. Every runner serves the
  * operations endpoints (/health, /ready, /metrics); a runner with the gateway
@@ -128,6 +131,12 @@ const installClients = (
     )
     yield* Effect.forkScoped(
       Effect.sync(() => ws.sweepLagging(Date.now())).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(1))))
+    )
+    // Regions expire entities nobody vouches for (a dead gateway's players, unclaimed reloads).
+    yield* Effect.forkScoped(
+      Effect.sync(() => inputs.renewLeases(ws.entitiesByRegion())).pipe(
+        Effect.repeat(Schedule.spaced(Duration.seconds(LEASE_RENEW_SECONDS)))
+      )
     )
     const close = Effect.sync(() => {
       accepting = false

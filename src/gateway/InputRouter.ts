@@ -6,7 +6,7 @@ import { RegionEntity } from "../region/RegionEntity.js"
 type RegionClient = Effect.Effect.Success<typeof RegionEntity.client>
 
 /**
- * Routes one client input to its region. Co-located region: straight into
+ * The gateway's path to regions. Routes one client input to its region. Co-located region: straight into
  * the region's next-tick buffer. Remote region: appended to this gateway's
  * batch for that region, sent as ONE entity message per region per flush.
  */
@@ -32,6 +32,28 @@ export class InputRouter {
       this.remote.set(regionId, batch)
     }
     batch.push(entityId, seq, dx, dy, dz, buttons)
+  }
+
+  /**
+   * Tells each region which of its entities this gateway still serves, so
+   * their leases stay renewed (one call per region, every few seconds).
+   */
+  renewLeases(byRegion: ReadonlyMap<string, ReadonlyArray<number>>): void {
+    const now = Date.now()
+    for (const [regionId, entityIds] of byRegion) {
+      const local = this.localRegions.get(regionId)
+      if (local !== undefined) {
+        local.renewLeases(entityIds, now)
+        continue
+      }
+      this.runFork(
+        this.regions(regionId).Present({ gatewayId: this.gatewayId, entityIds }).pipe(
+          Effect.timeout(Duration.seconds(2)),
+          Effect.catchAllCause((cause) => Effect.logWarning("presence report not delivered", cause)),
+          Effect.annotateLogs({ regionId })
+        )
+      )
+    }
   }
 
   /** Sends every pending remote batch (called once per gateway tick). */

@@ -461,6 +461,19 @@ export class WebSocketHandler implements GatewayPort {
     }
   }
 
+  /** The entities this gateway's players have, by region (for lease renewal). */
+  entitiesByRegion(): Map<string, Array<number>> {
+    const byRegion = new Map<string, Array<number>>()
+    for (const ws of this.byPlayer.values()) {
+      const c = ws.getUserData()
+      if (c.regionId === null) continue
+      let ids = byRegion.get(c.regionId)
+      if (ids === undefined) byRegion.set(c.regionId, (ids = []))
+      ids.push(c.entityId)
+    }
+    return byRegion
+  }
+
   /** Tells every client the server is going away (they reconnect with resume elsewhere or later). */
   closeAll(code: number, reason: string): void {
     for (const ws of [...this.byPlayer.values()]) ws.end(code, reason)

@@ -10,6 +10,8 @@ export interface LocalRegion {
   readonly regionId: string
   /** The buffer the next tick consumes; the region swaps it each tick. */
   inputs(): InputBuffer
+  /** A co-located gateway vouches for these entities' connections (see RegionRuntime leases). */
+  renewLeases(entityIds: ReadonlyArray<number>, now: number): void
 }
 
 export class LocalRegions extends Context.Tag("tessera/LocalRegions")<LocalRegions, {

@@ -23,6 +23,8 @@ export const RegionEntity = Entity.make("Region", [
   Rpc.make("Leave", { payload: { playerId: Schema.String } }),
   /** One batch of inputs from one gateway for one tick (InputBuffer bytes). */
   Rpc.make("Inputs", { payload: { gatewayId: Schema.String, bytes: Schema.Uint8ArrayFromSelf } }),
+  /** A gateway's periodic report of the entities whose players it still serves (renews their leases). */
+  Rpc.make("Present", { payload: { gatewayId: Schema.String, entityIds: Schema.Array(Schema.Number) } }),
   /** Flushes, stops ticking and lets the entity passivate. */
   Rpc.make("Shutdown"),
   Rpc.make("Info", { success: Schema.Struct({ players: Schema.Number, tick: Schema.Number, ticking: Schema.Boolean }) })

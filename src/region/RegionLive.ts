@@ -8,11 +8,15 @@ import { ErrorCode } from "../protocol/Opcodes.js"
 import { PlayerRepository } from "../storage/PlayerRepository.js"
 import { PlayerStateWriter } from "../storage/PlayerStateWriter.js"
 import { FixedTicker } from "./FixedTicker.js"
+import type { SimEntity } from "./GameLogic.js"
 import { GameLogicProvider } from "./GameLogicProvider.js"
 import { LocalRegions } from "./LocalRegions.js"
 import { RegionEntity } from "./RegionEntity.js"
 import { RegionRuntime } from "./RegionRuntime.js"
 import { cellTopic, experienceOfWorld } from "./WorldIds.js"
+
+/** A player's entity outlives its connection's last sign by the resume window plus this. */
+const LEASE_MARGIN_SECONDS = 15
 
 /**
  * Region entity handlers. An activated region registers its input buffer for
@@ -42,6 +46,7 @@ export const RegionLive = RegionEntity.toLayer(
         regionId,
         tickRate,
         cellSize: config.region.cellSize,
+        leaseMs: (config.session.resumeWindowSeconds + LEASE_MARGIN_SECONDS) * 1000,
         persistEveryTicks: Math.max(1, Math.round((config.storage.writeBehindMs / 1000) * tickRate))
       },
       // An unknown experience still gets a runtime; its Join fails with a clear error.
@@ -52,18 +57,31 @@ export const RegionLive = RegionEntity.toLayer(
           Metrics.snapshotsPublishedTotal.inc()
         },
         cellChanged: (playerId, from, to) => delivery.moveCells(playerId, regionId, from, to),
-        persist: (entity) =>
-          writer.put({
-            playerId: entity.playerId,
-            experienceId,
-            worldId: regionId,
-            x: entity.x,
-            y: entity.y,
-            z: entity.z,
-            at: Date.now()
-          })
+        persist: (entity) => writer.put(stateRow(entity, true))
       }
     )
+    /** The row the writer stores for a player: still a member of this region, or gone from it. */
+    const stateRow = (entity: SimEntity, member: boolean) => ({
+      playerId: entity.playerId,
+      experienceId,
+      worldId: regionId,
+      x: entity.x,
+      y: entity.y,
+      z: entity.z,
+      entityId: member ? entity.id : null,
+      lastSeq: entity.lastSeq,
+      at: Date.now()
+    })
+
+    // A previous activation's players (a crash, a failover, a restart) come back with their entity ids.
+    const members = yield* players.regionMembers(regionId).pipe(
+      Effect.catchAll((error) => Effect.as(Effect.logWarning("could not reload region members", error), []))
+    )
+    const restored = runtime.restore(members, Date.now())
+    if (restored > 0) {
+      Metrics.players.inc(restored)
+      yield* Effect.logInfo(`region restored ${restored} players from storage`).pipe(Effect.annotateLogs({ regionId }))
+    }
 
     localRegions.register(runtime)
     Metrics.regions.inc()
@@ -77,6 +95,7 @@ export const RegionLive = RegionEntity.toLayer(
     )
 
     let emptySince = Date.now()
+    let nextLeaseSweep = 0
     const runTick = () => {
       const started = performance.now()
       runtime.tick()
@@ -88,6 +107,17 @@ export const RegionLive = RegionEntity.toLayer(
       while (true) {
         const plan = ticker.next(performance.now())
         for (let i = 0; i < plan.ticksDue; i++) runTick()
+        const now = Date.now()
+        if (now >= nextLeaseSweep) {
+          nextLeaseSweep = now + 1000
+          for (const gone of runtime.expireLeases(now)) {
+            Metrics.players.dec()
+            writer.put(stateRow(gone, false))
+            yield* Effect.logInfo("removed a player whose connection is gone (lease expired)").pipe(
+              Effect.annotateLogs({ playerId: gone.playerId })
+            )
+          }
+        }
         if (runtime.playerCount > 0) emptySince = Date.now()
         else if (Date.now() - emptySince >= emptyGraceMs) return yield* stopTicking
         yield* Effect.sleep(Duration.millis(plan.delayMs))
@@ -133,10 +163,11 @@ export const RegionLive = RegionEntity.toLayer(
             const at = stored?.lastExperienceId === experienceId && stored.position !== null
               ? stored.position
               : undefined
-            entity = runtime.addPlayer(payload.playerId, at)
+            entity = runtime.addPlayer(payload.playerId, at, Date.now())
             Metrics.players.inc()
-          } else if (!payload.resumed) {
-            entity.lastSeq = 0
+          } else {
+            runtime.addPlayer(payload.playerId, undefined, Date.now()) // renews its lease
+            if (!payload.resumed) entity.lastSeq = 0
           }
           yield* startTicking
           return {
@@ -158,15 +189,7 @@ export const RegionLive = RegionEntity.toLayer(
           const entity = runtime.removePlayer(payload.playerId)
           if (entity !== undefined) {
             Metrics.players.dec()
-            writer.put({
-              playerId: entity.playerId,
-              experienceId,
-              worldId: regionId,
-              x: entity.x,
-              y: entity.y,
-              z: entity.z,
-              at: Date.now()
-            })
+            writer.put(stateRow(entity, false))
           }
         }),
       Inputs: ({ payload }) =>
@@ -177,6 +200,7 @@ export const RegionLive = RegionEntity.toLayer(
             )
           )
         ),
+      Present: ({ payload }) => Effect.sync(() => runtime.renewLeases(payload.entityIds, Date.now())),
       Shutdown: () => stopTicking,
       Info: () => Effect.succeed({ players: runtime.playerCount, tick: runtime.world.tick, ticking: loop !== undefined })
     })

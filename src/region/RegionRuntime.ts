@@ -16,6 +16,12 @@ export interface RegionPorts {
 
 export interface RegionOptions {
   readonly regionId: string
+  /**
+   * How long a player's entity lives without a sign of its connection (a
+   * join, or a gateway's periodic presence report). Orphans left by a dead
+   * gateway, or reloaded after a crash and never reclaimed, expire.
+   */
+  readonly leaseMs: number
   readonly tickRate: number
   readonly cellSize: number
   /** Persist every player's state every this many ticks (write-behind granularity). */
@@ -37,6 +43,8 @@ export class RegionRuntime implements LocalRegion {
   private spare = new InputBuffer()
   private nextEntityId = 1
   private readonly dt: number
+  /** entity id -> time (ms) its lease runs out. */
+  private readonly leases = new Map<number, number>()
 
   constructor(
     private readonly options: RegionOptions,
@@ -66,24 +74,58 @@ export class RegionRuntime implements LocalRegion {
   }
 
   /** Adds a player at `at` (or the logic's spawn point); a player already here keeps its entity. */
-  addPlayer(playerId: string, at: { x: number; y: number; z: number } | undefined): SimEntity {
+  addPlayer(playerId: string, at: { x: number; y: number; z: number } | undefined, now: number): SimEntity {
     const existing = this.byPlayer.get(playerId)
-    if (existing) return existing
-    const p = at ?? this.logic.spawnPoint(playerId, this.world)
-    const entity: SimEntity = {
-      id: this.nextEntityId++,
-      playerId,
-      x: p.x,
-      y: p.y,
-      z: p.z,
-      vx: 0,
-      vy: 0,
-      vz: 0,
-      lastSeq: 0,
-      buttons: 0
+    if (existing) {
+      this.leases.set(existing.id, now + this.options.leaseMs)
+      return existing
     }
+    const p = at ?? this.logic.spawnPoint(playerId, this.world)
+    return this.insert(this.nextEntityId++, playerId, p.x, p.y, p.z, 0, now)
+  }
+
+  /**
+   * Reloads the members a previous activation of this region stored, with
+   * their entity ids and input acks, so connected clients carry on. Each gets
+   * a fresh lease: unclaimed ones expire.
+   */
+  restore(
+    members: ReadonlyArray<{ playerId: string; entityId: number; x: number; y: number; z: number; lastSeq: number }>,
+    now: number
+  ): number {
+    let restored = 0
+    for (const m of members) {
+      if (this.byPlayer.has(m.playerId) || this.world.entities.has(m.entityId)) continue
+      this.insert(m.entityId, m.playerId, m.x, m.y, m.z, m.lastSeq, now)
+      this.nextEntityId = Math.max(this.nextEntityId, m.entityId + 1)
+      restored++
+    }
+    return restored
+  }
+
+  /** A gateway vouches for these entities' connections. */
+  renewLeases(entityIds: ReadonlyArray<number>, now: number): void {
+    const until = now + this.options.leaseMs
+    for (const id of entityIds) if (this.leases.has(id)) this.leases.set(id, until)
+  }
+
+  /** Removes every player whose lease ran out; returns them for a last write. */
+  expireLeases(now: number): Array<SimEntity> {
+    const expired: Array<SimEntity> = []
+    for (const [id, until] of this.leases) {
+      if (until > now) continue
+      const entity = this.world.entities.get(id)
+      if (entity !== undefined) expired.push(entity)
+    }
+    for (const entity of expired) this.removePlayer(entity.playerId)
+    return expired
+  }
+
+  private insert(id: number, playerId: string, x: number, y: number, z: number, lastSeq: number, now: number) {
+    const entity: SimEntity = { id, playerId, x, y, z, vx: 0, vy: 0, vz: 0, lastSeq, buttons: 0 }
     this.world.entities.set(entity.id, entity)
     this.byPlayer.set(playerId, entity)
+    this.leases.set(entity.id, now + this.options.leaseMs)
     this.grid.place(entity)
     return entity
   }
@@ -94,6 +136,7 @@ export class RegionRuntime implements LocalRegion {
     if (!entity) return undefined
     this.byPlayer.delete(playerId)
     this.world.entities.delete(entity.id)
+    this.leases.delete(entity.id)
     const from = this.grid.remove(entity.id)
     this.ports.cellChanged(playerId, from, undefined)
     return entity

@@ -1,11 +1,13 @@
 import type { SqlClient } from "@effect/sql"
 import type { Effect } from "effect"
 import migration0001 from "./migrations/0001_initial.js"
+import migration0002 from "./migrations/0002_region_membership.js"
 
 /**
  * Every migration, keyed `<id>_<name>` for `Migrator.fromRecord`. Append new
  * ones here; never edit or renumber a migration that has shipped.
  */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
-  "0001_initial": migration0001
+  "0001_initial": migration0001,
+  "0002_region_membership": migration0002
 }

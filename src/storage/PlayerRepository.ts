@@ -20,8 +20,22 @@ export interface PlayerStateRow {
   readonly x: number
   readonly y: number
   readonly z: number
+  /** The player's entity in the world's region; null once it left the region. */
+  readonly entityId: number | null
+  /** The last input seq the region applied (the player's input ack). */
+  readonly lastSeq: number
   /** Epoch milliseconds; becomes last_seen_at. */
   readonly at: number
+}
+
+/** A player a region holds, as stored: what a re-activated region reloads. */
+export interface RegionMemberRow {
+  readonly playerId: string
+  readonly entityId: number
+  readonly x: number
+  readonly y: number
+  readonly z: number
+  readonly lastSeq: number
 }
 
 interface PlayerRow {
@@ -71,6 +85,8 @@ export class PlayerRepository extends Context.Tag("tessera/storage/PlayerReposit
      * none does. Rows for unknown player ids are ignored.
      */
     readonly saveStates: (states: ReadonlyArray<PlayerStateRow>) => Effect.Effect<void, StorageError>
+    /** The players last stored as members of this world's region (entity id set). */
+    readonly regionMembers: (worldId: string) => Effect.Effect<ReadonlyArray<RegionMemberRow>, StorageError>
   }
 >() {}
 
@@ -144,6 +160,8 @@ const make = Effect.gen(function*() {
         last_experience_id = ${s.experienceId},
         last_world_id = ${s.worldId},
         pos_x = ${s.x}, pos_y = ${s.y}, pos_z = ${s.z},
+        region_entity_id = ${s.entityId},
+        last_input_seq = ${s.lastSeq},
         last_seen_at = ${s.at}
       WHERE id = ${s.playerId}
     `
@@ -156,7 +174,32 @@ const make = Effect.gen(function*() {
         Effect.mapError(StorageError.fromSqlError("players.saveStates"))
       )
 
-  return PlayerRepository.of({ findOrCreateGuest, get, saveStates })
+  const regionMembers = (worldId: string) =>
+    sql<{
+      id: string
+      region_entity_id: number | string
+      pos_x: number | string
+      pos_y: number | string
+      pos_z: number | string
+      last_input_seq: number | string
+    }>`
+      SELECT id, region_entity_id, pos_x, pos_y, pos_z, last_input_seq
+      FROM players WHERE last_world_id = ${worldId} AND region_entity_id IS NOT NULL
+    `.pipe(
+      Effect.map((rows) =>
+        rows.map((r) => ({
+          playerId: r.id,
+          entityId: Number(r.region_entity_id),
+          x: Number(r.pos_x),
+          y: Number(r.pos_y),
+          z: Number(r.pos_z),
+          lastSeq: Number(r.last_input_seq)
+        }))
+      ),
+      Effect.mapError(StorageError.fromSqlError("players.regionMembers"))
+    )
+
+  return PlayerRepository.of({ findOrCreateGuest, get, saveStates, regionMembers })
 })
 
 /** The SQL implementation (SQLite now, PostgreSQL through the same SQL). */

@@ -123,6 +123,30 @@ describe("restart and shutdown", () => {
     expect(rejoined.z).toBeCloseTo(before.z, 0)
   })
 
+  it("kill -9 and restart: the region reloads its players with the same entities", async () => {
+    const dataDir = tempDir("crash")
+    const port = await freePort()
+    const first = await start({ toml: testToml(), dataDir, port })
+    const a = await connectGuest(first, "crasher", { reconnect: false })
+    const joined = await a.join("arena")
+    const seq = await walk(a, 1, 0, 0, 20)
+    await waitFor("acks", () => a.lastAckedSeq >= seq)
+    const before = a.world.entities.get(joined.entityId)!
+    await sleep(600) // past the 200 ms write-behind: this state is on disk
+    await first.stop("SIGKILL")
+    await a.close().catch(() => {})
+
+    const second = await start({ toml: testToml(), dataDir, port })
+    const b = await connectGuest(second, "crasher", { reconnect: false })
+    clients.push(b)
+    const rejoined = await b.join("arena")
+    expect(rejoined.worldId).toBe(joined.worldId)
+    expect(rejoined.entityId).toBe(joined.entityId) // the reloaded entity, not a duplicate
+    expect(rejoined.x).toBeCloseTo(before.x, 0)
+    await waitFor("own entity in view", () => b.world.entities.has(rejoined.entityId))
+    expect(b.world.entities.size).toBe(1)
+  })
+
   it("SIGTERM closes clients with the shutdown code, flushes storage and exits 0", async () => {
     const server = await start({ toml: testToml() })
     const a = await connectGuest(server, "sigterm", { reconnect: false })

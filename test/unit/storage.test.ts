@@ -38,6 +38,8 @@ const row = (playerId: string, x: number, at = 1000): PlayerStateRow => ({
   x,
   y: x + 1,
   z: x + 2,
+  entityId: 7,
+  lastSeq: 42,
   at
 })
 
@@ -59,10 +61,19 @@ describe("Database", () => {
       const first = yield* open
       const second = yield* open
       expect(Fs.existsSync(Path.join(dataDir, "tessera.db"))).toBe(true)
-      expect(first.migrations).toEqual([{ migration_id: 1, name: "initial" }])
+      expect(first.migrations).toEqual([
+        { migration_id: 1, name: "initial" },
+        { migration_id: 2, name: "region_membership" }
+      ])
       expect(second).toEqual(first)
       expect(first.tables).toEqual(
-        expect.arrayContaining(["chat_messages", "chat_messages_channel_key_id", "effect_sql_migrations", "players"])
+        expect.arrayContaining([
+          "chat_messages",
+          "chat_messages_channel_key_id",
+          "effect_sql_migrations",
+          "players",
+          "players_region_members"
+        ])
       )
       expect(first.mode).toBe("wal")
       expect(first.sync).toBe(1) // NORMAL
@@ -139,6 +150,23 @@ describe("PlayerRepository", () => {
       }).pipe(Effect.provide(storage(dataDir)))
     }).pipe(quiet))
 
+  it.effect("lists a region's stored members, and forgets a player that left", () =>
+    Effect.gen(function*() {
+      const repo = yield* PlayerRepository.PlayerRepository
+      const a = yield* repo.findOrCreateGuest("member-a", undefined)
+      const b = yield* repo.findOrCreateGuest("member-b", undefined)
+      const c = yield* repo.findOrCreateGuest("member-c", undefined)
+      yield* repo.saveStates([
+        { ...row(a.id, 1), entityId: 3, lastSeq: 17 },
+        { ...row(b.id, 2), entityId: 4, lastSeq: 0 },
+        { ...row(c.id, 3), worldId: "other-world", entityId: 1 }
+      ])
+      yield* repo.saveStates([{ ...row(b.id, 5), entityId: null }]) // b left the region
+      const members = yield* repo.regionMembers("world-1")
+      expect(members).toEqual([{ playerId: a.id, entityId: 3, x: 1, y: 2, z: 3, lastSeq: 17 }])
+      expect(yield* repo.regionMembers("nowhere")).toEqual([])
+    }).pipe(Effect.provide(storage(tempDir())), quiet))
+
   it.effect("writes a batch in one transaction: a failing row leaves nothing written", () =>
     Effect.gen(function*() {
       const repo = yield* PlayerRepository.PlayerRepository
@@ -202,6 +230,7 @@ const fakeRepo = (saveStates: (rows: ReadonlyArray<PlayerStateRow>, call: number
     PlayerRepository.PlayerRepository.of({
       findOrCreateGuest: () => Effect.die("unused"),
       get: () => Effect.die("unused"),
+      regionMembers: () => Effect.die("unused"),
       saveStates: (rows) => {
         batches.push([...rows])
         return saveStates(rows, batches.length)

@@ -17,6 +17,12 @@ export interface RedisConnectionOptions {
   readonly connectTimeoutMs?: number
   /** CLIENT SETNAME prefix (shows in CLIENT LIST). Default "tessera". */
   readonly name?: string
+  /**
+   * At boot, wait up to this many ms for the first connection (ready or
+   * refused, whichever comes first) so early commands do not fail needlessly.
+   * Default 2000. The layer never fails either way.
+   */
+  readonly bootWaitMs?: number
 }
 
 /**
@@ -89,14 +95,20 @@ const make = (options: RedisConnectionOptions) =>
     }
 
     let reported: RedisStatus = "connecting"
-    let reportedError: string | undefined
+    let reportedCause: string | undefined
+    let reportedAt = 0
+    /** Logs each change of status; while down, a new cause at most every 30 s (both connections fail alike). */
     const report = () => {
       if (closing) return
       const now = status()
-      if (now === reported && (now !== "down" || lastError === reportedError)) return
+      const cause = lastError?.replace(/^\w+: /, "")
+      if (now === reported) {
+        if (now !== "down" || cause === reportedCause || Date.now() - reportedAt < 30_000) return
+      }
       const previous = reported
       reported = now
-      reportedError = lastError
+      reportedCause = cause
+      reportedAt = Date.now()
       const log = now === "ready"
         ? Effect.logInfo(previous === "down" ? "redis recovered" : "redis ready")
         : now === "down"
@@ -142,6 +154,25 @@ const make = (options: RedisConnectionOptions) =>
         return Effect.all([close(command), close(subscriber)], { concurrency: 2, discard: true })
       })
     )
+
+    // Boot: until both are ready or something went wrong (then the background retries take over).
+    yield* Effect.async<void>((resume) => {
+      const settle = () => {
+        if (status() === "connecting") return
+        cleanup()
+        resume(Effect.void)
+      }
+      const cleanup = () => {
+        for (const client of [command, subscriber]) {
+          for (const event of ["ready", "error", "close"]) client.off(event, settle)
+        }
+      }
+      for (const client of [command, subscriber]) {
+        for (const event of ["ready", "error", "close"]) client.on(event, settle)
+      }
+      settle()
+      return Effect.sync(cleanup)
+    }).pipe(Effect.timeout(Duration.millis(options.bootWaitMs ?? 2000)), Effect.ignore)
 
     return RedisConnection.of({
       command,
