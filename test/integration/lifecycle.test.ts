@@ -129,10 +129,11 @@ describe("restart and shutdown", () => {
     const first = await start({ toml: testToml(), dataDir, port })
     const a = await connectGuest(first, "crasher", { reconnect: false })
     const joined = await a.join("arena")
-    const seq = await walk(a, 1, 0, 0, 20)
-    await waitFor("acks", () => a.lastAckedSeq >= seq)
-    const before = a.world.entities.get(joined.entityId)!
+    await walk(a, 1, 0, 0, 20)
+    const stop = a.sendInput(0, 0, 0) // velocity persists: stand still so the stored state is final
+    await waitFor("acks", () => a.lastAckedSeq >= stop)
     await sleep(600) // past the 200 ms write-behind: this state is on disk
+    const before = { ...a.world.entities.get(joined.entityId)! }
     await first.stop("SIGKILL")
     await a.close().catch(() => {})
 
