@@ -5,6 +5,10 @@ import { ChatLive } from "../experts/chat/ChatLive.js"
 import { ChatRateLimit } from "../experts/chat/ChatRateLimit.js"
 import { Auth } from "../gateway/Auth.js"
 import { ClientDelivery } from "../gateway/ClientDelivery.js"
+import * as ClientDeliveryRedis from "../gateway/ClientDeliveryRedis.js"
+import { TopicSubscriptions } from "../gateway/ClientDeliveryRedis.js"
+import * as Presence from "../storage/redis/Presence.js"
+import * as RedisConnection from "../storage/redis/RedisConnection.js"
 import * as Gateway from "../gateway/Gateway.js"
 import { GameLogicProvider } from "../region/GameLogicProvider.js"
 import { LocalRegions } from "../region/LocalRegions.js"
@@ -28,15 +32,23 @@ import * as RunnerLayer from "./RunnerLayer.js"
 export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>) => {
   const configLayer = AppConfig.layer(config)
 
-  const storage = Layer.mergeAll(PlayerRepository.layer, ChatRepository.layer, Readiness.layer).pipe(
+  // One node: in-process delivery, presence and limits. Several nodes: the same services over Redis.
+  const redis = RedisConnection.layer({ url: config.redis.url, prefix: config.redis.prefix })
+  const fanOut = config.redis.enabled
+    ? Layer.mergeAll(ClientDeliveryRedis.layerRedis, Presence.layerRedis(), ChatRateLimit.layerRedis).pipe(
+      Layer.provideMerge(redis)
+    )
+    : Layer.mergeAll(ClientDelivery.layerLocal, TopicSubscriptions.layerLocal, Presence.layerMemory, ChatRateLimit.layerMemory)
+  const readiness = config.redis.enabled ? Readiness.layerWithRedis.pipe(Layer.provide(redis)) : Readiness.layer
+
+  const storage = Layer.mergeAll(PlayerRepository.layer, ChatRepository.layer, readiness).pipe(
     Layer.provideMerge(Database.layer(config.storage))
   )
   const base = Layer.mergeAll(
     PlayerStateWriter.layer({ intervalMs: config.storage.writeBehindMs }),
     LocalRegions.layer,
-    ClientDelivery.layerLocal,
+    fanOut,
     GameLogicProvider.layerKinematic,
-    ChatRateLimit.layerMemory,
     Auth.layer
   ).pipe(Layer.provideMerge(storage), Layer.provideMerge(configLayer))
 

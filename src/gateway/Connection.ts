@@ -23,6 +23,8 @@ export interface Connection {
   regionId: string | null
   entityId: number
   cellKey: string | null
+  /** The topics this socket is subscribed to (uWS forgets them silently on close; we report them). */
+  readonly topics: Set<string>
   badMessages: number
   /** Last time an error frame was sent for throttled kinds (rate limit, not in world). */
   lastThrottledErrorAt: number

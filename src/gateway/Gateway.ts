@@ -11,6 +11,8 @@ import { SessionEntity } from "../session/SessionEntity.js"
 import { PlayerRepository } from "../storage/PlayerRepository.js"
 import { Auth } from "./Auth.js"
 import { ClientDelivery } from "./ClientDelivery.js"
+import { TopicSubscriptions } from "./ClientDeliveryRedis.js"
+import { Presence } from "../storage/redis/Presence.js"
 import { installClientApi, installNotFound, installOpsApi } from "./HttpApi.js"
 import { InputRouter } from "./InputRouter.js"
 import { KeyedRateLimiter } from "./KeyedRateLimiter.js"
@@ -42,7 +44,15 @@ const LEASE_RENEW_SECONDS = 5
 export const layer = (options: { readonly clients: boolean }): Layer.Layer<
   Gateway,
   GatewayListenError,
-  AppConfig | Auth | PlayerRepository | Readiness | ClientDelivery | LocalRegions | Sharding.Sharding
+  | AppConfig
+  | Auth
+  | PlayerRepository
+  | Readiness
+  | ClientDelivery
+  | TopicSubscriptions
+  | Presence
+  | LocalRegions
+  | Sharding.Sharding
 > =>
   Layer.scoped(
     Gateway,
@@ -95,6 +105,8 @@ const installClients = (
     const readiness = yield* Readiness
     const delivery = yield* ClientDelivery
     const localRegions = yield* LocalRegions
+    const topics = yield* TopicSubscriptions
+    const presence = yield* Presence
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     let accepting = true
 
@@ -110,7 +122,9 @@ const installClients = (
       inputs,
       ipLimiter: new KeyedRateLimiter({ ratePerSecond: perMinute / 60, burst: perMinute }),
       run,
-      isAccepting: () => accepting
+      isAccepting: () => accepting,
+      topics,
+      presence
     })
     installClientApi(app, {
       config,

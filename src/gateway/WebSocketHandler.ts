@@ -13,7 +13,8 @@ import { cellsAround, neighbourhoodDiff } from "../region/InterestGrid.js"
 import { cellTopic, chatTopic } from "../region/WorldIds.js"
 import type { SessionEntity } from "../session/SessionEntity.js"
 import type { Auth } from "./Auth.js"
-import type { GatewayPort } from "./ClientDelivery.js"
+import type { Presence } from "../storage/redis/Presence.js"
+import type { ClusterGatewayPort, TopicSubscriptionSink } from "./ClientDeliveryRedis.js"
 import { clientIp } from "./HttpApi.js"
 import type { ClientSocket, Connection } from "./Connection.js"
 import type { InputRouter } from "./InputRouter.js"
@@ -33,6 +34,9 @@ export interface WebSocketDeps {
   readonly ipLimiter: KeyedRateLimiter
   readonly run: <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => void
   readonly isAccepting: () => boolean
+  /** Where topic subscriptions are reported (across nodes: Redis channels follow local subscribers). */
+  readonly topics: TopicSubscriptionSink
+  readonly presence: Presence["Type"]
 }
 
 /** The gateway's copy of where the player is, handed to its session with every call. */
@@ -50,7 +54,7 @@ const LAGGING_GRACE_MS = 5000
  * decode/validate/route of every client frame, per-player sends with
  * backpressure checks, and topic subscriptions that follow the player's cell.
  */
-export class WebSocketHandler implements GatewayPort {
+export class WebSocketHandler implements ClusterGatewayPort {
   /** Connections of this gateway by player id (one per player). */
   private readonly byPlayer = new Map<string, ClientSocket>()
   private nextConnection = 1
@@ -64,6 +68,14 @@ export class WebSocketHandler implements GatewayPort {
 
   get connectionCount(): number {
     return this.byPlayer.size
+  }
+
+  get gatewayId(): string {
+    return this.deps.gatewayId
+  }
+
+  hasPlayer(playerId: string): boolean {
+    return this.byPlayer.has(playerId)
   }
 
   install(app: TemplatedApp): void {
@@ -129,6 +141,7 @@ export class WebSocketHandler implements GatewayPort {
           regionId: null,
           entityId: 0,
           cellKey: null,
+          topics: new Set(),
           badMessages: 0,
           lastThrottledErrorAt: 0,
           laggingSince: 0
@@ -165,6 +178,7 @@ export class WebSocketHandler implements GatewayPort {
         if (old !== undefined && old !== ws) this.replace(old)
       }
       c.welcomed = true
+      this.deps.run(this.deps.presence.online(c.playerId, this.deps.gatewayId, null), () => {})
       this.send(ws, [
         ServerOp.Welcome,
         this.deps.serverVersion,
@@ -182,8 +196,14 @@ export class WebSocketHandler implements GatewayPort {
     const c = ws.getUserData()
     c.closed = true
     Metrics.connections.dec()
+    // uWS drops a closed socket's subscriptions silently: report them from what we know it had.
+    for (const topic of c.topics) this.deps.topics.unsubscribed(topic)
+    c.topics.clear()
     if (this.byPlayer.get(c.playerId) === ws) this.byPlayer.delete(c.playerId)
-    if (c.welcomed) this.disconnectSession(c)
+    if (c.welcomed) {
+      this.disconnectSession(c)
+      this.deps.run(this.deps.presence.offline(c.playerId, this.deps.gatewayId), () => {})
+    }
   }
 
   private disconnectSession(c: Connection): void {
@@ -313,8 +333,9 @@ export class WebSocketHandler implements GatewayPort {
         c.cellKey = joined.cellKey
       }
       if (enteringWorld) {
-        ws.subscribe(chatTopic(worldChannelKey(joined.experienceId)))
-        ws.subscribe(chatTopic(instanceChannelKey(joined.worldId)))
+        this.subscribe(ws, chatTopic(worldChannelKey(joined.experienceId)))
+        this.subscribe(ws, chatTopic(instanceChannelKey(joined.worldId)))
+        this.deps.run(this.deps.presence.online(c.playerId, this.deps.gatewayId, joined.experienceId), () => {})
       }
       const frame: JoinedFrame = [
         ServerOp.Joined,
@@ -350,8 +371,11 @@ export class WebSocketHandler implements GatewayPort {
 
   private exitWorld(ws: ClientSocket, c: Connection): void {
     if (c.regionId !== null) this.moveSubscriptions(ws, c.regionId, c.cellKey, undefined)
-    if (c.experienceId !== null) ws.unsubscribe(chatTopic(worldChannelKey(c.experienceId)))
-    if (c.worldId !== null) ws.unsubscribe(chatTopic(instanceChannelKey(c.worldId)))
+    if (c.experienceId !== null) {
+      this.unsubscribe(ws, chatTopic(worldChannelKey(c.experienceId)))
+      this.deps.run(this.deps.presence.online(c.playerId, this.deps.gatewayId, null), () => {})
+    }
+    if (c.worldId !== null) this.unsubscribe(ws, chatTopic(instanceChannelKey(c.worldId)))
     c.experienceId = null
     c.worldId = null
     c.regionId = null
@@ -361,16 +385,32 @@ export class WebSocketHandler implements GatewayPort {
 
   private moveSubscriptions(ws: ClientSocket, regionId: string, from: string | null | undefined, to: string | undefined) {
     if (from == null) {
-      if (to !== undefined) for (const key of cellsAround(to, this.radius)) ws.subscribe(cellTopic(regionId, key))
+      if (to !== undefined) for (const key of cellsAround(to, this.radius)) this.subscribe(ws, cellTopic(regionId, key))
       return
     }
     if (to === undefined) {
-      for (const key of cellsAround(from, this.radius)) ws.unsubscribe(cellTopic(regionId, key))
+      for (const key of cellsAround(from, this.radius)) this.unsubscribe(ws, cellTopic(regionId, key))
       return
     }
     const diff = neighbourhoodDiff(from, to, this.radius)
-    for (const key of diff.unsubscribe) ws.unsubscribe(cellTopic(regionId, key))
-    for (const key of diff.subscribe) ws.subscribe(cellTopic(regionId, key))
+    for (const key of diff.unsubscribe) this.unsubscribe(ws, cellTopic(regionId, key))
+    for (const key of diff.subscribe) this.subscribe(ws, cellTopic(regionId, key))
+  }
+
+  /** Every subscription goes through here so the topic sink sees exactly the real changes. */
+  private subscribe(ws: ClientSocket, topic: string): void {
+    const c = ws.getUserData()
+    if (c.topics.has(topic)) return
+    c.topics.add(topic)
+    ws.subscribe(topic)
+    this.deps.topics.subscribed(topic)
+  }
+
+  private unsubscribe(ws: ClientSocket, topic: string): void {
+    const c = ws.getUserData()
+    if (!c.topics.delete(topic)) return
+    ws.unsubscribe(topic)
+    this.deps.topics.unsubscribed(topic)
   }
 
   // ---- GatewayPort (regions and experts reach clients through these) ----------------

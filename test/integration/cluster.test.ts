@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import type { TesseraClient } from "../../src/client/TesseraClient.js"
-import { connectGuest } from "../support/clients.js"
+import { ChatChannel } from "../../src/protocol/Opcodes.js"
+import { connectGuest, waitFor, walk } from "../support/clients.js"
 import { type ClusterNode, startCluster } from "../support/Cluster.js"
 
 let cluster: Awaited<ReturnType<typeof startCluster>>
@@ -9,7 +10,7 @@ const clients: Array<TesseraClient> = []
 const node = (roles: string): ClusterNode => cluster.nodes.find((n) => n.roles === roles)!
 
 beforeAll(async () => {
-  cluster = await startCluster(["gateway", "region,session", "expert:chat,scheduler"])
+  cluster = await startCluster(["gateway", "gateway,expert:chat", "region,session", "scheduler"])
 }, 90_000)
 
 afterAll(async () => {
@@ -44,6 +45,31 @@ describe("role-tagged runners on PostgreSQL", () => {
     // The region lives on the region runner, not on the gateway.
     expect(await node("region,session").server.metric("tessera_regions")).toBe(1)
     expect(await gateway.metric("tessera_regions")).toBe(0)
-    expect(await node("region,session").server.metric("tessera_players")).toBe(1)
+    expect(await node("region,session").server.metric("tessera_players")).toBeGreaterThanOrEqual(1)
+  })
+
+  it("players on two gateways share an instance: they see each other move and chat", async () => {
+    const a = await connectGuest(node("gateway").server, "two-gw-a")
+    const b = await connectGuest(node("gateway,expert:chat").server, "two-gw-b")
+    clients.push(a, b)
+    const ja = await a.join("lobby")
+    const jb = await b.join("lobby")
+    expect(jb.worldId).toBe(ja.worldId)
+    // Cell snapshots published once by the region reach both gateways through Redis.
+    await waitFor("a sees b", () => a.world.entities.has(jb.entityId))
+    await waitFor("b sees a", () => b.world.entities.has(ja.entityId))
+    const x0 = b.world.entities.get(ja.entityId)!.x
+    const seq = await walk(a, 1, 0, 0, 10)
+    await waitFor("a's acks across nodes", () => a.lastAckedSeq >= seq)
+    await waitFor("b sees a move", () => b.world.entities.get(ja.entityId)!.x > x0 + 3)
+
+    const heardByA: Array<string> = []
+    const heardByB: Array<string> = []
+    a.on("chat", (m) => heardByA.push(m.text))
+    b.on("chat", (m) => heardByB.push(m.text))
+    a.chat(ChatChannel.Instance, "hi from gateway A")
+    await waitFor("b hears a", () => heardByB.includes("hi from gateway A"))
+    b.chat(ChatChannel.Private, "whisper across", a.playerId)
+    await waitFor("a gets the whisper", () => heardByA.includes("whisper across"))
   })
 })

@@ -27,13 +27,15 @@ export interface ClusterNode {
 
 /**
  * Several real `tessera serve` processes forming one cluster over socket
- * runners and a shared PostgreSQL database, each with its own roles.
+ * runners, a shared PostgreSQL database and Redis, each with its own roles.
  */
 export const startCluster = async (
   roleSets: ReadonlyArray<string>,
   options: { readonly toml?: string; readonly env?: Record<string, string> } = {}
 ): Promise<{ readonly nodes: Array<ClusterNode>; readonly stop: () => Promise<void>; readonly databaseUrl: string }> => {
   const database = createDatabase()
+  // Each cluster gets its own Redis key and channel prefix.
+  const redisPrefix = `tessera-test:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`
   const nodes: Array<ClusterNode> = []
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.server.stop()))
@@ -53,6 +55,9 @@ export const startCluster = async (
             TESSERA_CLUSTER_TRANSPORT: "socket",
             TESSERA_CLUSTER_RUNNER_PORT: String(runnerPort),
             TESSERA_CLUSTER_RUNNER_LISTEN_HOST: "127.0.0.1",
+            TESSERA_REDIS_ENABLED: "true",
+            TESSERA_REDIS_URL: "redis://127.0.0.1:6379",
+            TESSERA_REDIS_PREFIX: redisPrefix,
             ...options.env
           }
         }

@@ -28,7 +28,7 @@ export const ChatLive = ChatEntity.toLayer(
     return ChatEntity.of({
       Send: ({ payload }) =>
         Effect.gen(function*() {
-          if (!rateLimit.take(payload.fromPlayerId)) {
+          if (!(yield* rateLimit.take(payload.fromPlayerId))) {
             Metrics.chatRejectedTotal.rate_limited.inc()
             return yield* new GameError({
               code: ErrorCode.ChatRateLimited,
