@@ -63,4 +63,34 @@ describe("failover", () => {
     )
     expect([...a.world.entities.keys()].sort()).toEqual([ja.entityId, jb.entityId].sort())
   }, 60_000)
+
+  it("SIGTERM of a region runner hands its regions over in a few seconds without losing players", async () => {
+    const gateway = nodes("gateway")[0]!.server
+    const c = await connectGuest(gateway, "handover-c")
+    clients.push(c)
+    const jc = await c.join("lobby")
+    const seq0 = await walk(c, 1, 0, 0, 4)
+    await waitFor("acks", () => c.lastAckedSeq >= seq0)
+    const live = nodes("region,session").filter((n) => n.server.child.exitCode === null && n.server.child.signalCode === null)
+    // A fresh region runner for the one left from the previous test to hand over to.
+    const spare = await cluster.addNode("region,session")
+    const hosting = await Promise.all(live.map(async (n) => (await n.server.metric("tessera_regions")) > 0))
+    const host = live[hosting.indexOf(true)]!
+    const stoppedAt = Date.now()
+    const exit = await host.server.stop("SIGTERM")
+    expect(exit.code).toBe(0)
+    let seq = 0
+    const recovered = await waitFor(
+      "region handed over and acking inputs",
+      () => {
+        seq = c.sendInput(0, 0, 0)
+        return c.lastAckedSeq >= seq - 1 && c.lastAckedSeq > seq0 ? Date.now() : undefined
+      },
+      20_000
+    )
+    process.stderr.write(`handover: region acking again ${recovered - stoppedAt} ms after SIGTERM\n`)
+    expect(recovered - stoppedAt).toBeLessThan(10_000)
+    expect(await spare.server.metric("tessera_regions")).toBeGreaterThanOrEqual(1)
+    expect(c.world.entities.has(jc.entityId)).toBe(true)
+  }, 60_000)
 })

@@ -32,7 +32,13 @@ export interface ClusterNode {
 export const startCluster = async (
   roleSets: ReadonlyArray<string>,
   options: { readonly toml?: string; readonly env?: Record<string, string> } = {}
-): Promise<{ readonly nodes: Array<ClusterNode>; readonly stop: () => Promise<void>; readonly databaseUrl: string }> => {
+): Promise<{
+  readonly nodes: Array<ClusterNode>
+  readonly stop: () => Promise<void>
+  readonly databaseUrl: string
+  /** Starts one more runner in the same cluster. */
+  readonly addNode: (roles: string) => Promise<ClusterNode>
+}> => {
   const database = createDatabase()
   // Each cluster gets its own Redis key and channel prefix.
   const redisPrefix = `tessera-test:${process.pid}:${Math.random().toString(36).slice(2, 8)}:`
@@ -41,30 +47,32 @@ export const startCluster = async (
     await Promise.all(nodes.map((n) => n.server.stop()))
     database.drop()
   }
+  const addNode = async (roles: string): Promise<ClusterNode> => {
+    const runnerPort = await freePort()
+    const serverOptions: ServerOptions = {
+      toml: options.toml ?? testToml(),
+      dataDir: tempDir("node"),
+      args: ["--roles", roles],
+      env: {
+        TESSERA_STORAGE_BACKEND: "postgres",
+        TESSERA_STORAGE_POSTGRES_URL: database.url,
+        TESSERA_CLUSTER_TRANSPORT: "socket",
+        TESSERA_CLUSTER_RUNNER_PORT: String(runnerPort),
+        TESSERA_CLUSTER_RUNNER_LISTEN_HOST: "127.0.0.1",
+        TESSERA_REDIS_ENABLED: "true",
+        TESSERA_REDIS_URL: "redis://127.0.0.1:6379",
+        TESSERA_REDIS_PREFIX: redisPrefix,
+        ...options.env
+      }
+    }
+    const server = await ServerProcess.start(serverOptions)
+    const node = { roles, server }
+    nodes.push(node)
+    return node
+  }
   try {
-    const specs = await Promise.all(roleSets.map(async (roles) => ({ roles, runnerPort: await freePort() })))
-    await Promise.all(
-      specs.map(({ roles, runnerPort }) => {
-        const serverOptions: ServerOptions = {
-          toml: options.toml ?? testToml(),
-          dataDir: tempDir("node"),
-          args: ["--roles", roles],
-          env: {
-            TESSERA_STORAGE_BACKEND: "postgres",
-            TESSERA_STORAGE_POSTGRES_URL: database.url,
-            TESSERA_CLUSTER_TRANSPORT: "socket",
-            TESSERA_CLUSTER_RUNNER_PORT: String(runnerPort),
-            TESSERA_CLUSTER_RUNNER_LISTEN_HOST: "127.0.0.1",
-            TESSERA_REDIS_ENABLED: "true",
-            TESSERA_REDIS_URL: "redis://127.0.0.1:6379",
-            TESSERA_REDIS_PREFIX: redisPrefix,
-            ...options.env
-          }
-        }
-        return ServerProcess.start(serverOptions).then((server) => nodes.push({ roles, server }))
-      })
-    )
-    return { nodes, stop, databaseUrl: database.url }
+    await Promise.all(roleSets.map(addNode))
+    return { nodes, stop, databaseUrl: database.url, addNode }
   } catch (error) {
     await stop()
     throw error
