@@ -29,6 +29,8 @@ export interface CrowdOptions {
   readonly rampPerSecond?: number
   /** Seconds between the end of the ramp and the measured window (default 2). */
   readonly warmupSeconds?: number
+  /** Bots sign in with device ids `<devicePrefix>-<i>` (default "bot"). */
+  readonly devicePrefix?: string
   /** Called once a second. */
   readonly onProgress?: (progress: CrowdProgress) => void
 }
@@ -343,7 +345,7 @@ export const runCrowd = async (options: CrowdOptions): Promise<CrowdResult> => {
   const guestWithRetry = async (bot: Bot): Promise<TesseraClient> => {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await TesseraClient.guest(baseUrl, { deviceId: `bot-${bot.index}` }, clientOptions(bot.probe))
+        return await TesseraClient.guest(baseUrl, { deviceId: `${options.devicePrefix ?? "bot"}-${bot.index}` }, clientOptions(bot.probe))
       } catch (error) {
         const retriable =
           error instanceof TesseraError &&

@@ -20,9 +20,21 @@ export const crowdUsage = `usage: bench:crowd -- --url ws://HOST:PORT --ccu N [o
   --probes N         bots that decode snapshots and measure input->ack latency
                      (default max(10, 5% of ccu), at most ccu)
   --ramp R           bots started per second (default 200)
-  --warmup S         seconds between the end of the ramp and the window (default 2)`
+  --warmup S         seconds between the end of the ramp and the window (default 2)
+  --device-prefix P  bots sign in with device ids P-0, P-1, ... (default "bot"); give
+                     each bot process its own prefix when several run at once`
 
-type Flag = "url" | "ccu" | "room-size" | "seconds" | "server-pid" | "experience" | "probes" | "ramp" | "warmup"
+type Flag =
+  | "url"
+  | "ccu"
+  | "room-size"
+  | "seconds"
+  | "server-pid"
+  | "experience"
+  | "probes"
+  | "ramp"
+  | "warmup"
+  | "device-prefix"
 
 const FLAGS: ReadonlyArray<Flag> = [
   "url",
@@ -33,7 +45,8 @@ const FLAGS: ReadonlyArray<Flag> = [
   "experience",
   "probes",
   "ramp",
-  "warmup"
+  "warmup",
+  "device-prefix"
 ]
 
 const isFlag = (name: string): name is Flag => (FLAGS as ReadonlyArray<string>).includes(name)
@@ -119,6 +132,10 @@ export const parseCrowdArgs = (argv: ReadonlyArray<string>): CrowdOptions => {
   })
   const rampPerSecond = get("ramp", (raw) => positive("ramp", raw))
   const warmupSeconds = get("warmup", (raw) => positive("warmup", raw, true))
+  const devicePrefix = get("device-prefix", (raw) => {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) fail(`--device-prefix must be 1..64 of A-Z a-z 0-9 _ . -, got "${raw}"`)
+    return raw
+  })
 
   const options: {
     -readonly [K in keyof CrowdOptions]: CrowdOptions[K]
@@ -128,5 +145,6 @@ export const parseCrowdArgs = (argv: ReadonlyArray<string>): CrowdOptions => {
   if (probes !== undefined) options.probes = probes
   if (rampPerSecond !== undefined) options.rampPerSecond = rampPerSecond
   if (warmupSeconds !== undefined) options.warmupSeconds = warmupSeconds
+  if (devicePrefix !== undefined) options.devicePrefix = devicePrefix
   return options
 }

@@ -16,7 +16,7 @@ import { Socket } from "@effect/platform/Socket"
 import type { SocketServer } from "@effect/platform/SocketServer"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
 import type { SqlClient } from "@effect/sql"
-import { Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import type { TesseraConfig } from "../config/TesseraConfig.js"
 import { assignedShardGroups, availableShardGroups, type Role } from "./Roles.js"
@@ -73,16 +73,10 @@ const layerSocketServer = (config: TesseraConfig["cluster"]): Layer.Layer<Socket
   NodeSocketServer.layer({ host: config.runnerListenHost, port: config.runnerPort, noDelay: true })
 
 /**
- * Runners that boot together race to create the cluster's tables in the
- * shared database ("relation already exists"); the loser retries and finds
- * them there.
- */
-const migrationRace = Schedule.intersect(Schedule.jittered(Schedule.exponential(Duration.millis(100))), Schedule.recurs(6))
-
-/**
  * The cluster runner of this process. `single`: one runner, SQL runner and
  * message storage (one node). `socket`: a runner that serves and dials other
- * runners over TCP, with runner and message storage in the shared database.
+ * runners over TCP, with runner and message storage in the shared database
+ * (whose tables it creates under the BootLock).
  */
 export const layer = (
   config: TesseraConfig,
@@ -95,8 +89,8 @@ export const layer = (
   return SocketRunner.layer.pipe(
     Layer.provide([layerSocketServer(config.cluster), layerClientProtocol]),
     Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(layerClientProtocol))),
-    Layer.provideMerge(SqlMessageStorage.layer.pipe(Layer.retry(migrationRace), Layer.orDie)),
-    Layer.provide(SqlRunnerStorage.layer.pipe(Layer.retry(migrationRace), Layer.orDie)),
+    Layer.provideMerge(Layer.orDie(SqlMessageStorage.layer)),
+    Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
     Layer.provide(ShardingConfig.layer(shardingConfig)),
     Layer.provide(RpcSerialization.layerMsgPack)
   )

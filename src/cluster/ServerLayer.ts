@@ -19,6 +19,7 @@ import * as ChatRepository from "../storage/ChatRepository.js"
 import * as Database from "../storage/Database.js"
 import * as PlayerRepository from "../storage/PlayerRepository.js"
 import * as PlayerStateWriter from "../storage/PlayerStateWriter.js"
+import { BootLock } from "../storage/BootLock.js"
 import { Readiness } from "./Readiness.js"
 import type { Role } from "./Roles.js"
 import * as RunnerLayer from "./RunnerLayer.js"
@@ -41,8 +42,13 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
     : Layer.mergeAll(ClientDelivery.layerLocal, TopicSubscriptions.layerLocal, Presence.layerMemory, ChatRateLimit.layerMemory)
   const readiness = config.redis.enabled ? Readiness.layerWithRedis.pipe(Layer.provide(redis)) : Readiness.layer
 
+  // Runners sharing PostgreSQL create their tables one at a time; the lock is let go once built.
+  const bootLock = config.storage.backend === "postgres"
+    ? BootLock.layerPostgres(config.storage.postgresUrl)
+    : BootLock.layerNone
   const storage = Layer.mergeAll(PlayerRepository.layer, ChatRepository.layer, readiness).pipe(
-    Layer.provideMerge(Database.layer(config.storage))
+    Layer.provideMerge(Database.layer(config.storage)),
+    Layer.provideMerge(bootLock)
   )
   const base = Layer.mergeAll(
     PlayerStateWriter.layer({ intervalMs: config.storage.writeBehindMs }),
@@ -62,8 +68,11 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
   // Every runner listens for /health, /ready and /metrics; only gateways serve clients.
   const withGateway = Gateway.layer({ clients: roles.has("gateway") }).pipe(Layer.provideMerge(entities))
 
-  // Ready once everything above is built.
-  return Layer.effectDiscard(Effect.flatMap(Readiness, (r) => Effect.sync(() => r.markClusterReady(true)))).pipe(
-    Layer.provideMerge(withGateway)
-  )
+  // Ready once everything above is built; the next runner may boot.
+  return Layer.effectDiscard(
+    Effect.gen(function*() {
+      yield* (yield* BootLock).release
+      ;(yield* Readiness).markClusterReady(true)
+    })
+  ).pipe(Layer.provideMerge(withGateway))
 }

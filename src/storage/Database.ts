@@ -17,9 +17,6 @@ const runMigrations = SqliteMigrator.make({})({
   loader: SqliteMigrator.fromRecord(migrations)
 })
 
-/** Advisory lock key that serialises migrations across runners sharing one PostgreSQL database. */
-const MIGRATION_LOCK_ID = 7350_0001
-
 /** Milliseconds a writer waits on a locked database before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5_000
 
@@ -82,26 +79,11 @@ export const layerSqlite = (options: {
 /**
  * The shared database of a multi-node cluster: PostgreSQL through
  * @effect/sql-pg, the same migrations and repositories as SQLite. Every
- * runner applies the migrations at boot; they are idempotent.
+ * runner applies the migrations at boot, under the BootLock.
  */
 export const layerPostgres = (options: { readonly url: string }): Layer.Layer<SqlClient.SqlClient, StorageError> => {
-  const migrate = Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    // Runners boot together and the migrator's own lock needs its table to exist: create that
-    // table under an advisory lock (concurrent CREATE TABLE races in PostgreSQL's catalog); the
-    // migrator then serialises the rest with LOCK TABLE.
-    yield* sql.withTransaction(
-      Effect.zipRight(
-        sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`,
-        sql`CREATE TABLE IF NOT EXISTS effect_sql_migrations (
-          migration_id integer primary key,
-          created_at timestamp with time zone not null default now(),
-          name text not null
-        )`
-      )
-    )
-    return yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations) })
-  }).pipe(
+  // Runners sharing the database boot one at a time (BootLock), so the migrations cannot race.
+  const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(
     Effect.tap((applied) =>
       applied.length === 0 ? Effect.void : Effect.logInfo("applied database migrations").pipe(
         Effect.annotateLogs("migrations", applied.map(([id, name]) => `${id}_${name}`).join(","))

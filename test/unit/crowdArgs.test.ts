@@ -24,7 +24,9 @@ describe("parseCrowdArgs", () => {
         "--ramp",
         "150",
         "--warmup",
-        "0"
+        "0",
+        "--device-prefix",
+        "gw-b"
       ],
       {
         url: "ws://127.0.0.1:7350",
@@ -35,7 +37,8 @@ describe("parseCrowdArgs", () => {
         experience: "lobby",
         probes: 12,
         rampPerSecond: 150,
-        warmupSeconds: 0
+        warmupSeconds: 0,
+        devicePrefix: "gw-b"
       }
     ],
     ["--flag=value form", ["--url=ws://localhost:1", "--ccu=3", "--probes=0"], { url: "ws://localhost:1", ccu: 3, probes: 0 }],
@@ -71,6 +74,7 @@ describe("parseCrowdArgs", () => {
     [[...base, "--probes", "201"], /--probes \(201\) cannot exceed --ccu \(200\)/],
     [[...base, "--ramp", "-1"], /--ramp must be a number > 0/],
     [[...base, "--warmup", "-1"], /--warmup must be a number >= 0/],
+    [[...base, "--device-prefix", "no spaces"], /--device-prefix must be/],
     [[...base, "--experience", "x".repeat(65)], /--experience must be an id of 1..64/],
     [[...base, "--seconds"], /--seconds needs a value/],
     [[...base, "--seconds", "--ccu", "3"], /--seconds needs a value/],
