@@ -12,6 +12,7 @@ import * as RedisConnection from "../storage/redis/RedisConnection.js"
 import * as Gateway from "../gateway/Gateway.js"
 import { GameLogicProvider } from "../region/GameLogicProvider.js"
 import { LocalRegions } from "../region/LocalRegions.js"
+import { RegionInputBus } from "../region/RegionInputBus.js"
 import { RegionLive } from "../region/RegionLive.js"
 import { SchedulerEntityLive, SchedulerLoopLive } from "../scheduler/SchedulerLive.js"
 import { SessionLive } from "../session/SessionLive.js"
@@ -36,10 +37,19 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
   // One node: in-process delivery, presence and limits. Several nodes: the same services over Redis.
   const redis = RedisConnection.layer({ url: config.redis.url, prefix: config.redis.prefix })
   const fanOut = config.redis.enabled
-    ? Layer.mergeAll(ClientDeliveryRedis.layerRedis, Presence.layerRedis(), ChatRateLimit.layerRedis).pipe(
-      Layer.provideMerge(redis)
+    ? Layer.mergeAll(
+      ClientDeliveryRedis.layerRedis,
+      Presence.layerRedis(),
+      ChatRateLimit.layerRedis,
+      RegionInputBus.layerRedis
+    ).pipe(Layer.provideMerge(redis))
+    : Layer.mergeAll(
+      ClientDelivery.layerLocal,
+      TopicSubscriptions.layerLocal,
+      Presence.layerMemory,
+      ChatRateLimit.layerMemory,
+      RegionInputBus.layerNone
     )
-    : Layer.mergeAll(ClientDelivery.layerLocal, TopicSubscriptions.layerLocal, Presence.layerMemory, ChatRateLimit.layerMemory)
   const readiness = config.redis.enabled ? Readiness.layerWithRedis.pipe(Layer.provide(redis)) : Readiness.layer
 
   // Runners sharing PostgreSQL create their tables one at a time; the lock is let go once built.

@@ -7,6 +7,7 @@ import { ChatEntity } from "../experts/chat/ChatEntity.js"
 import { CloseCode } from "../protocol/Opcodes.js"
 import { LocalRegions } from "../region/LocalRegions.js"
 import { RegionEntity } from "../region/RegionEntity.js"
+import { RegionInputBus } from "../region/RegionInputBus.js"
 import { SessionEntity } from "../session/SessionEntity.js"
 import { PlayerRepository } from "../storage/PlayerRepository.js"
 import { Auth } from "./Auth.js"
@@ -52,6 +53,7 @@ export const layer = (options: { readonly clients: boolean }): Layer.Layer<
   | TopicSubscriptions
   | Presence
   | LocalRegions
+  | RegionInputBus
   | Sharding.Sharding
 > =>
   Layer.scoped(
@@ -110,7 +112,13 @@ const installClients = (
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     let accepting = true
 
-    const inputs = new InputRouter(gatewayId, localRegions, yield* RegionEntity.client, (e) => void runFork(e))
+    const inputs = new InputRouter(
+      gatewayId,
+      localRegions,
+      yield* RegionEntity.client,
+      (e) => void runFork(e),
+      yield* RegionInputBus
+    )
     const perMinute = config.gateway.authPerMinutePerIp
     const ws = new WebSocketHandler({
       config,

@@ -1,6 +1,7 @@
 import { Duration, Effect } from "effect"
 import { InputBuffer } from "../region/InputBuffer.js"
 import type { LocalRegions } from "../region/LocalRegions.js"
+import type { RegionInputBus } from "../region/RegionInputBus.js"
 import { RegionEntity } from "../region/RegionEntity.js"
 
 type RegionClient = Effect.Effect.Success<typeof RegionEntity.client>
@@ -8,7 +9,8 @@ type RegionClient = Effect.Effect.Success<typeof RegionEntity.client>
 /**
  * The gateway's path to regions. Routes one client input to its region. Co-located region: straight into
  * the region's next-tick buffer. Remote region: appended to this gateway's
- * batch for that region, sent as ONE entity message per region per flush.
+ * batch for that region, sent as ONE message per region per flush (on the
+ * region input bus across nodes, or as an entity message without one).
  */
 export class InputRouter {
   private readonly remote = new Map<string, InputBuffer>()
@@ -17,7 +19,8 @@ export class InputRouter {
     private readonly gatewayId: string,
     private readonly localRegions: LocalRegions["Type"],
     private readonly regions: RegionClient,
-    private readonly runFork: (effect: Effect.Effect<void>) => void
+    private readonly runFork: (effect: Effect.Effect<void>) => void,
+    private readonly bus: RegionInputBus["Type"]
   ) {}
 
   push(regionId: string, entityId: number, seq: number, dx: number, dy: number, dz: number, buttons: number): void {
@@ -65,6 +68,10 @@ export class InputRouter {
       }
       const bytes = batch.toBytes()
       batch.clear()
+      if (this.bus.enabled) {
+        this.bus.publish(regionId, bytes)
+        continue
+      }
       // Fire-and-forget, forked and bounded: a remote send waits for the remote handler.
       this.runFork(
         this.regions(regionId).Inputs({ gatewayId: this.gatewayId, bytes }).pipe(

@@ -1,5 +1,5 @@
 import { Entity, Sharding } from "@effect/cluster"
-import { Duration, Effect, Fiber, Option } from "effect"
+import { Duration, Effect, Fiber, Option, Runtime } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { ClientDelivery } from "../gateway/ClientDelivery.js"
 import * as Metrics from "../observability/Metrics.js"
@@ -12,6 +12,7 @@ import type { SimEntity } from "./GameLogic.js"
 import { GameLogicProvider } from "./GameLogicProvider.js"
 import { LocalRegions } from "./LocalRegions.js"
 import { RegionEntity } from "./RegionEntity.js"
+import { RegionInputBus } from "./RegionInputBus.js"
 import { RegionRuntime } from "./RegionRuntime.js"
 import { cellTopic, experienceOfWorld } from "./WorldIds.js"
 
@@ -34,6 +35,7 @@ export const RegionLive = RegionEntity.toLayer(
     const players = yield* PlayerRepository
     const writer = yield* PlayerStateWriter
     const logicProvider = yield* GameLogicProvider
+    const inputBus = yield* RegionInputBus
     const scope = yield* Effect.scope
 
     const experienceId = experienceOfWorld(regionId)
@@ -83,6 +85,17 @@ export const RegionLive = RegionEntity.toLayer(
       yield* Effect.logInfo(`region restored ${restored} players from storage`).pipe(Effect.annotateLogs({ regionId }))
     }
 
+    // Across nodes, gateways publish this region's input batches on its bus channel.
+    const effectRuntime = yield* Effect.runtime<never>()
+    yield* inputBus.subscribe(regionId, (bytes) => {
+      try {
+        runtime.enqueueBytes(bytes)
+      } catch (error) {
+        Runtime.runFork(effectRuntime)(
+          Effect.logWarning(`dropped a malformed input batch: ${String(error)}`).pipe(Effect.annotateLogs({ regionId }))
+        )
+      }
+    })
     localRegions.register(runtime)
     Metrics.regions.inc()
     yield* Effect.addFinalizer(() =>

@@ -6,6 +6,7 @@ import { loadConfig } from "../../src/config/loadConfig.js"
 import { InputRouter } from "../../src/gateway/InputRouter.js"
 import { LocalRegions } from "../../src/region/LocalRegions.js"
 import { RegionEntity } from "../../src/region/RegionEntity.js"
+import { RegionInputBus } from "../../src/region/RegionInputBus.js"
 import type { RegionRuntime } from "../../src/region/RegionRuntime.js"
 import { tempDir } from "../support/ServerProcess.js"
 
@@ -34,7 +35,13 @@ describe("gateway -> region input batches over entity messages", () => {
       // A router that sees no co-located regions, so it batches for the remote path.
       const noLocalRegions = { get: () => undefined, register: () => {}, unregister: () => {}, size: () => 0 }
       const runtime = yield* Effect.runtime<never>()
-      const router = new InputRouter("gw-remote", noLocalRegions, regions, (e) => void Runtime.runFork(runtime)(e))
+      const router = new InputRouter(
+        "gw-remote",
+        noLocalRegions,
+        regions,
+        (e) => void Runtime.runFork(runtime)(e),
+        yield* RegionInputBus
+      )
       for (let seq = 1; seq <= 10; seq++) {
         router.push("arena.1", joined.entityId, seq, 1, 0, 0, 0)
         router.flush()
