@@ -6,6 +6,7 @@
 #
 #   bash bench/cluster.sh                  # CCUS "1000 2000", rooms of 50, 15 s windows
 #   CCUS="1000" DURATION=10 bash bench/cluster.sh
+# RAMP (20 bots/s per bot process): joins cross three processes; faster ramps time joins out here.
 #
 # stdout: one JSON line per CCU: both bot results and each server process's CPU % and RSS over
 # the window. Needs PostgreSQL and Redis on 127.0.0.1 (a database and key prefix of its own, both
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 CCUS=${CCUS:-1000 2000}
 DURATION=${DURATION:-15}
-RAMP=${RAMP:-50}
+RAMP=${RAMP:-20}
 BASE_PORT=${BASE_PORT:-7600}
 CONFIG=${CONFIG:-bench/crowd.toml}
 DB="tessera_bench_$$"
