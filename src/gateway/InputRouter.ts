@@ -49,13 +49,7 @@ export class InputRouter {
         local.renewLeases(entityIds, now)
         continue
       }
-      this.runFork(
-        this.regions(regionId).Present({ gatewayId: this.gatewayId, entityIds }).pipe(
-          Effect.timeout(Duration.seconds(2)),
-          Effect.catchAllCause((cause) => Effect.logWarning("presence report not delivered", cause)),
-          Effect.annotateLogs({ regionId })
-        )
-      )
+      this.sendRemote(regionId, "presence report", this.regions(regionId).Present({ gatewayId: this.gatewayId, entityIds }))
     }
   }
 
@@ -72,14 +66,18 @@ export class InputRouter {
         this.bus.publish(regionId, bytes)
         continue
       }
-      // Fire-and-forget, forked and bounded: a remote send waits for the remote handler.
-      this.runFork(
-        this.regions(regionId).Inputs({ gatewayId: this.gatewayId, bytes }).pipe(
-          Effect.timeout(Duration.seconds(2)),
-          Effect.catchAllCause((cause) => Effect.logWarning("input batch not delivered", cause)),
-          Effect.annotateLogs({ regionId })
-        )
-      )
+      this.sendRemote(regionId, "input batch", this.regions(regionId).Inputs({ gatewayId: this.gatewayId, bytes }))
     }
+  }
+
+  /** Fire-and-forget to a region entity, forked and bounded: a remote send waits for the remote handler. */
+  private sendRemote(regionId: string, what: string, send: Effect.Effect<void, unknown>): void {
+    this.runFork(
+      send.pipe(
+        Effect.timeout(Duration.seconds(2)),
+        Effect.catchAllCause((cause) => Effect.logWarning(`${what} not delivered`, cause)),
+        Effect.annotateLogs({ regionId })
+      )
+    )
   }
 }
