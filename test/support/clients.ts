@@ -31,7 +31,16 @@ export const connectGuest = async (
     pingIntervalMs: 0,
     ...options
   })
-  await client.connect()
+  try {
+    await client.connect()
+  } catch (error) {
+    // A rare abnormal close (1006) of the very first connection to a just-started server shows up
+    // in the lifecycle tests only (not reproduced in isolation; see the issue note). A real client
+    // retries; so does this one, once, and says so.
+    process.stderr.write(`connectGuest(${deviceId}): first connect failed (${String(error)}); retrying once\n`)
+    await sleep(200)
+    await client.connect()
+  }
   return client
 }
 
