@@ -1,4 +1,4 @@
-import { Cause, type Effect, Exit } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from "uWebSockets.js"
 import type { TesseraConfig } from "../config/TesseraConfig.js"
 import { instanceChannelKey, routeChat, worldChannelKey } from "../experts/ExpertRouter.js"
@@ -91,7 +91,7 @@ export class WebSocketHandler implements ClusterGatewayPort {
       upgrade: (res, req, context) => this.upgrade(res, req, context),
       open: (ws) => this.open(ws),
       message: (ws, message) => this.message(ws, message),
-      close: (ws) => this.close(ws)
+      close: (ws, code, message) => this.close(ws, code, message)
     })
   }
 
@@ -192,9 +192,15 @@ export class WebSocketHandler implements ClusterGatewayPort {
     })
   }
 
-  private close(ws: ClientSocket): void {
+  private close(ws: ClientSocket, code: number, message: ArrayBuffer): void {
     const c = ws.getUserData()
     c.closed = true
+    this.deps.run(
+      Effect.logDebug(`connection closed (${code} ${Buffer.from(message).toString()})`).pipe(
+        Effect.annotateLogs({ playerId: c.playerId, connectionId: c.connectionId, welcomed: c.welcomed })
+      ),
+      () => {}
+    )
     Metrics.connections.dec()
     // uWS drops a closed socket's subscriptions silently: report them from what we know it had.
     for (const topic of c.topics) this.deps.topics.unsubscribed(topic)
