@@ -140,6 +140,7 @@ const installClients = (
       players,
       readiness,
       authLimiter: new KeyedRateLimiter({ ratePerSecond: perMinute / 60, burst: perMinute }),
+      presence,
       run
     })
     ws.install(app)

@@ -4,6 +4,7 @@ import type { Readiness } from "../cluster/Readiness.js"
 import type { TesseraConfig } from "../config/TesseraConfig.js"
 import * as Metrics from "../observability/Metrics.js"
 import type { PlayerRepository } from "../storage/PlayerRepository.js"
+import type { Presence } from "../storage/redis/Presence.js"
 import type { Auth } from "./Auth.js"
 import type { KeyedRateLimiter } from "./KeyedRateLimiter.js"
 
@@ -13,6 +14,7 @@ export interface HttpDeps {
   readonly players: PlayerRepository["Type"]
   readonly readiness: Readiness["Type"]
   readonly authLimiter: KeyedRateLimiter
+  readonly presence: Presence["Type"]
   readonly run: <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => void
 }
 
@@ -103,6 +105,25 @@ export const installOpsApi = (app: TemplatedApp, deps: Pick<HttpDeps, "readiness
 
 /** The client API of a gateway: guest authentication. */
 export const installClientApi = (app: TemplatedApp, deps: HttpDeps): void => {
+  // Who is online, per experience, across every gateway (presence is shared through Redis).
+  app.get("/v1/online", (res) => {
+    let aborted = false
+    res.onAborted(() => {
+      aborted = true
+    })
+    const ids = deps.config.experiences.map((e) => e.id)
+    const counts = Effect.all({
+      total: deps.presence.total(),
+      experiences: Effect.forEach(ids, (id) => deps.presence.onlineCount(id))
+    })
+    deps.run(counts, (exit) => {
+      if (aborted) return
+      if (Exit.isFailure(exit)) return error(res, "503 Service Unavailable", "presence", "presence unavailable")
+      const experiences = Object.fromEntries(ids.map((id, i) => [id, exit.value.experiences[i]!]))
+      json(res, "200 OK", { total: exit.value.total, experiences })
+    })
+  })
+
   app.post("/v1/auth/guest", (res) => {
     let aborted = false
     res.onAborted(() => {

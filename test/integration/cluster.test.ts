@@ -71,5 +71,15 @@ describe("role-tagged runners on PostgreSQL", () => {
     await waitFor("b hears a", () => heardByB.includes("hi from gateway A"))
     b.chat(ChatChannel.Private, "whisper across", a.playerId)
     await waitFor("a gets the whisper", () => heardByA.includes("whisper across"))
+
+    // Presence is shared: either gateway counts the players of both.
+    for (const gateway of [node("gateway").server, node("gateway,expert:chat").server]) {
+      const online = (await (await fetch(`${gateway.httpUrl}/v1/online`)).json()) as {
+        total: number
+        experiences: Record<string, number>
+      }
+      expect(online.experiences.lobby).toBe(2)
+      expect(online.total).toBeGreaterThanOrEqual(3) // plus cluster-a from the previous test
+    }
   })
 })

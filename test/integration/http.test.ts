@@ -54,6 +54,20 @@ describe("HTTP API", () => {
     expect(json.error.message).toContain(message)
   })
 
+  it("/v1/online counts the players online per experience", async () => {
+    const before = (await (await fetch(`${server.httpUrl}/v1/online`)).json()) as {
+      total: number
+      experiences: Record<string, number>
+    }
+    expect(Object.keys(before.experiences).sort()).toEqual(["arena", "duel", "lobby"])
+    const p = await connectGuest(server, "online-counter")
+    await p.join("duel")
+    const after = (await (await fetch(`${server.httpUrl}/v1/online`)).json()) as typeof before
+    expect(after.experiences.duel).toBe(before.experiences.duel! + 1)
+    expect(after.total).toBe(before.total + 1)
+    await p.close()
+  })
+
   it("unknown routes are 404 JSON", async () => {
     const res = await fetch(`${server.httpUrl}/v1/nothing`)
     expect(res.status).toBe(404)
