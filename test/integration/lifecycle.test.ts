@@ -107,9 +107,10 @@ describe("restart and shutdown", () => {
     const first = await start({ toml: testToml(), dataDir, port })
     const a = await connectGuest(first, "restarter", { reconnect: false })
     const joined = await a.join("arena")
-    const seq = await walk(a, 1, 0, 0, 20)
-    await waitFor("acks", () => a.lastAckedSeq >= seq)
-    const before = a.world.entities.get(joined.entityId)!
+    await walk(a, 1, 0, 0, 20)
+    const stop = a.sendInput(0, 0, 0) // velocity persists: stand still so the position is final
+    await waitFor("acks", () => a.lastAckedSeq >= stop)
+    const before = { ...a.world.entities.get(joined.entityId)! } // a copy: the view keeps updating
     expect(before.x - joined.x).toBeGreaterThan(5)
     await first.stop("SIGTERM")
     await a.close().catch(() => {})
