@@ -326,3 +326,10 @@ export const storageFlushDurationSeconds = registry.histogram(
   "Duration of one write-behind flush.",
   storageBuckets
 )
+
+export const dependencyUp = registry.gaugeVec(
+  "tessera_dependency_up",
+  "1 when the dependency answered its last check, 0 when it did not (storage = SQLite or PostgreSQL).",
+  "dependency",
+  ["storage", "redis"] as const
+)

@@ -29,7 +29,7 @@ export class PlayerStateWriter extends Context.Tag("tessera/storage/PlayerStateW
   }
 >() {}
 
-const make = Effect.gen(function*() {
+const make = (options: { readonly intervalMs: number }) => Effect.gen(function*() {
   const repo = yield* PlayerRepository
   const lock = yield* Effect.makeSemaphore(1)
 
@@ -45,6 +45,8 @@ const make = Effect.gen(function*() {
   }
 
   const pending = (): number => current.size
+  // Failures in a row: the first is logged with its cause, then one line per minute of outage.
+  let failuresInRow = 0
 
   const flushOnce = Effect.suspend(() => {
     if (current.size === 0) return Effect.void
@@ -56,9 +58,14 @@ const make = Effect.gen(function*() {
     return repo.saveStates(rows).pipe(
       Effect.matchCauseEffect({
         onSuccess: () =>
-          Effect.sync(() => {
+          Effect.suspend(() => {
             batch.clear()
             spare = batch
+            const failed = failuresInRow
+            failuresInRow = 0
+            return failed === 0 ? Effect.void : Effect.logInfo(
+              `player state flush succeeded after ${failed} failed attempts; nothing was dropped`
+            ).pipe(Effect.annotateLogs({ rows: rows.length }))
           }),
         onFailure: (cause) =>
           Effect.suspend(() => {
@@ -69,9 +76,12 @@ const make = Effect.gen(function*() {
             batch.clear()
             spare = batch
             Metrics.storageFlushErrorsTotal.inc()
-            return Effect.logWarning("player state flush failed; rows kept for the next flush").pipe(
-              Effect.annotateLogs({ rows: rows.length, error: Cause.pretty(cause) })
-            )
+            failuresInRow++
+            const everyMinute = Math.max(1, Math.round(60_000 / Math.max(1, options.intervalMs)))
+            if (failuresInRow > 1 && failuresInRow % everyMinute !== 0) return Effect.void
+            return Effect.logWarning(
+              `player state flush failed (${failuresInRow} in a row); rows kept for the next flush`
+            ).pipe(Effect.annotateLogs({ rows: current.size, error: Cause.pretty(cause) }))
           })
       }),
       Effect.ensuring(Effect.sync(() => Metrics.storageFlushDurationSeconds.observe((performance.now() - started) / 1000)))
@@ -94,7 +104,7 @@ export const layer = (options: {
   Layer.scoped(
     PlayerStateWriter,
     Effect.gen(function*() {
-      const { flush, service } = yield* make
+      const { flush, service } = yield* make(options)
       // Added before the fiber is forked, so it runs after the fiber is
       // interrupted (finalizers run in reverse order): the last flush sees
       // everything and cannot race a periodic one.

@@ -30,6 +30,8 @@ export interface ServerOptions {
   readonly port?: number
   readonly env?: Record<string, string>
   readonly args?: ReadonlyArray<string>
+  /** Wait for /ready 200 before returning (default true). */
+  readonly waitReady?: boolean
 }
 
 /**
@@ -79,7 +81,7 @@ export class ServerProcess {
       stdio: ["ignore", "pipe", "pipe"]
     })
     const server = new ServerProcess(child, port, dataDir)
-    await server.waitReady()
+    if (options.waitReady !== false) await server.waitReady()
     return server
   }
 
