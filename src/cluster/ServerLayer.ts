@@ -5,6 +5,7 @@ import { ChatLive } from "../experts/chat/ChatLive.js"
 import { ChatRateLimit } from "../experts/chat/ChatRateLimit.js"
 import { Auth } from "../gateway/Auth.js"
 import { ClientDelivery } from "../gateway/ClientDelivery.js"
+import { IpRateLimits } from "../gateway/IpRateLimits.js"
 import * as ClientDeliveryRedis from "../gateway/ClientDeliveryRedis.js"
 import { TopicSubscriptions } from "../gateway/ClientDeliveryRedis.js"
 import * as Presence from "../storage/redis/Presence.js"
@@ -24,6 +25,7 @@ import { BootLock } from "../storage/BootLock.js"
 import { Readiness } from "./Readiness.js"
 import type { Role } from "./Roles.js"
 import * as RunnerLayer from "./RunnerLayer.js"
+import * as StorageWait from "./StorageWait.js"
 
 /**
  * The one place where Tessera's layers are composed. Build order (and so the
@@ -41,6 +43,7 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
       ClientDeliveryRedis.layerRedis,
       Presence.layerRedis(),
       ChatRateLimit.layerRedis,
+      IpRateLimits.layerRedis,
       RegionInputBus.layerRedis
     ).pipe(Layer.provideMerge(redis))
     : Layer.mergeAll(
@@ -48,13 +51,15 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
       TopicSubscriptions.layerLocal,
       Presence.layerMemory,
       ChatRateLimit.layerMemory,
+      IpRateLimits.layerMemory,
       RegionInputBus.layerNone
     )
   const readiness = config.redis.enabled ? Readiness.layerWithRedis.pipe(Layer.provide(redis)) : Readiness.layer
 
   // Runners sharing PostgreSQL create their tables one at a time; the lock is let go once built.
+  // A shared PostgreSQL that is down at boot is waited for (with /ready 503), not a crash loop.
   const bootLock = config.storage.backend === "postgres"
-    ? BootLock.layerPostgres(config.storage.postgresUrl)
+    ? BootLock.layerPostgres(config.storage.postgresUrl).pipe(Layer.provide(StorageWait.layer(config)))
     : BootLock.layerNone
   const storage = Layer.mergeAll(PlayerRepository.layer, ChatRepository.layer, readiness).pipe(
     Layer.provideMerge(Database.layer(config.storage)),

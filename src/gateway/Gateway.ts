@@ -16,7 +16,7 @@ import { TopicSubscriptions } from "./ClientDeliveryRedis.js"
 import { Presence } from "../storage/redis/Presence.js"
 import { installClientApi, installNotFound, installOpsApi } from "./HttpApi.js"
 import { InputRouter } from "./InputRouter.js"
-import { KeyedRateLimiter } from "./KeyedRateLimiter.js"
+import { IpRateLimits } from "./IpRateLimits.js"
 import { WebSocketHandler } from "./WebSocketHandler.js"
 
 export class GatewayListenError extends Error {
@@ -54,6 +54,7 @@ export const layer = (options: { readonly clients: boolean }): Layer.Layer<
   | Presence
   | LocalRegions
   | RegionInputBus
+  | IpRateLimits
   | Sharding.Sharding
 > =>
   Layer.scoped(
@@ -119,7 +120,7 @@ const installClients = (
       (e) => void runFork(e),
       yield* RegionInputBus
     )
-    const perMinute = config.gateway.authPerMinutePerIp
+    const ipLimits = yield* IpRateLimits
     const ws = new WebSocketHandler({
       config,
       serverVersion: SERVER_VERSION,
@@ -128,7 +129,7 @@ const installClients = (
       sessions: yield* SessionEntity.client,
       chat: yield* ChatEntity.client,
       inputs,
-      ipLimiter: new KeyedRateLimiter({ ratePerSecond: perMinute / 60, burst: perMinute }),
+      ipLimiter: ipLimits.upgrade,
       run,
       isAccepting: () => accepting,
       topics,
@@ -139,7 +140,7 @@ const installClients = (
       auth,
       players,
       readiness,
-      authLimiter: new KeyedRateLimiter({ ratePerSecond: perMinute / 60, burst: perMinute }),
+      authLimiter: ipLimits.auth,
       presence,
       run
     })

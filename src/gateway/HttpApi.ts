@@ -6,14 +6,16 @@ import * as Metrics from "../observability/Metrics.js"
 import type { PlayerRepository } from "../storage/PlayerRepository.js"
 import type { Presence } from "../storage/redis/Presence.js"
 import type { Auth } from "./Auth.js"
-import type { KeyedRateLimiter } from "./KeyedRateLimiter.js"
+import { takeAsPromise } from "./IpRateLimits.js"
+import type { SharedRateLimiter } from "./RateLimiterRedis.js"
 
 export interface HttpDeps {
   readonly config: TesseraConfig
   readonly auth: Auth["Type"]
   readonly players: PlayerRepository["Type"]
   readonly readiness: Readiness["Type"]
-  readonly authLimiter: KeyedRateLimiter
+  /** Guest sign-ins per IP (shared by every gateway when Redis is on). */
+  readonly authLimiter: SharedRateLimiter["Type"]
   readonly presence: Presence["Type"]
   readonly run: <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => void
 }
@@ -129,14 +131,19 @@ export const installClientApi = (app: TemplatedApp, deps: HttpDeps): void => {
     res.onAborted(() => {
       aborted = true
     })
-    const ip = clientIp(res)
-    if (!deps.authLimiter.take(ip, Date.now())) {
-      Metrics.authTotal.limited.inc()
-      return error(res, "429 Too Many Requests", "rate_limited", "too many sign-ins from this address; retry later")
-    }
+    // The body must be read from now on (uWS drops what arrives with no onData), so the per-IP
+    // take (a Redis round trip across gateways) runs alongside; a limited client gets its 429 at once.
+    const allowed = takeAsPromise(deps.run, deps.authLimiter, clientIp(res)).then((ok) => {
+      if (!ok && !aborted) {
+        Metrics.authTotal.limited.inc()
+        error(res, "429 Too Many Requests", "rate_limited", "too many sign-ins from this address; retry later")
+      }
+      return ok
+    })
     readJson(
       res,
-      (body) => {
+      (body) => void allowed.then((ok) => {
+        if (!ok || aborted) return
         const request = parseGuestRequest(body)
         if (typeof request === "string") {
           Metrics.authTotal.rejected.inc()
@@ -152,12 +159,12 @@ export const installClientApi = (app: TemplatedApp, deps: HttpDeps): void => {
             json(res, "200 OK", { playerId: player.id, name: player.name, token, expiresAt })
           })
         })
-      },
-      (message) => {
-        if (aborted) return
+      }),
+      (message) => void allowed.then((ok) => {
+        if (!ok || aborted) return
         Metrics.authTotal.rejected.inc()
         error(res, "400 Bad Request", "bad_request", message)
-      }
+      })
     )
   })
 

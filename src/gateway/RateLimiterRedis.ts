@@ -1,4 +1,4 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
 import { LuaScript, RedisConnection } from "../storage/redis/RedisConnection.js"
 import { KeyedRateLimiter, type KeyedRateLimiterOptions } from "./KeyedRateLimiter.js"
 
@@ -26,6 +26,15 @@ export interface RedisRateLimiterOptions {
   readonly burst: number
   /** Longest a bucket key lives (only matters when ratePerSecond is 0). Default one day. */
   readonly maxTtlMs?: number
+  /**
+   * While Redis is unavailable (down, or no reply within `timeoutMs`), limit
+   * with this process's own buckets of these options (as without Redis: each
+   * process then allows its own budget) and log at debug level. Without it,
+   * every take is allowed and a warning is logged now and then.
+   */
+  readonly fallback?: KeyedRateLimiterOptions
+  /** A take with no reply from Redis after this many ms counts as Redis unavailable. Default: none (the connection's command timeout). */
+  readonly timeoutMs?: number
 }
 
 /**
@@ -80,29 +89,38 @@ export const makeRedis = (options: RedisRateLimiterOptions): Effect.Effect<Share
     }
     const keyPrefix = `${redis.prefix}rl:${options.name}:`
     const maxTtlMs = options.maxTtlMs ?? 86_400_000
+    const fallback = options.fallback === undefined ? undefined : new KeyedRateLimiter(options.fallback)
     let lastLogAt = -Infinity
     let failures = 0
 
-    /** Redis unavailable: allow (a limiter outage must not lock every player out), and say so now and then. */
-    const failOpen = (reason: string) =>
+    /**
+     * Redis unavailable: a limiter outage must not lock every player out, so
+     * take from this process's own bucket (or allow), and say so now and then.
+     */
+    const unavailable = (reason: string, key: string, nowMs: number | undefined) =>
       Effect.suspend(() => {
         failures++
         const now = Date.now()
-        if (now - lastLogAt < LOG_EVERY_MS) return Effect.succeed(true)
+        const allowed = fallback === undefined ? true : fallback.take(key, nowMs ?? now)
+        if (now - lastLogAt < LOG_EVERY_MS) return Effect.succeed(allowed)
         lastLogAt = now
         const count = failures
         failures = 0
-        return Effect.as(
-          Effect.logWarning(`rate limiter ${options.name} failing open (${count} takes allowed unchecked): ${reason}`),
-          true
-        )
+        const log = fallback === undefined
+          ? Effect.logWarning(`rate limiter ${options.name} failing open (${count} takes allowed unchecked): ${reason}`)
+          : Effect.logDebug(`rate limiter ${options.name} using this process's buckets (${count} takes): ${reason}`)
+        return Effect.as(log, allowed)
       })
+
+    const timeout = options.timeoutMs === undefined ? undefined : Duration.millis(options.timeoutMs)
 
     return SharedRateLimiter.of({
       take: (key, nowMs) =>
         Effect.suspend(() => {
-          if (redis.command.status !== "ready") return failOpen(redis.lastError() ?? `redis ${redis.command.status}`)
-          return Effect.tryPromise(() =>
+          if (redis.command.status !== "ready") {
+            return unavailable(redis.lastError() ?? `redis ${redis.command.status}`, key, nowMs)
+          }
+          const reply = Effect.tryPromise(() =>
             TAKE.run(redis.command, [keyPrefix + key], [
               options.ratePerSecond,
               options.burst,
@@ -110,9 +128,20 @@ export const makeRedis = (options: RedisRateLimiterOptions): Effect.Effect<Share
               1,
               maxTtlMs
             ])
-          ).pipe(
+          )
+          return (timeout === undefined ? reply : Effect.timeout(reply, timeout)).pipe(
             Effect.map((reply) => reply === 1),
-            Effect.catchAll((e) => failOpen(e.error instanceof Error ? e.error.message : String(e.error)))
+            Effect.catchAll((e) =>
+              unavailable(
+                e._tag === "TimeoutException"
+                  ? `no reply within ${options.timeoutMs} ms`
+                  : e.error instanceof Error
+                  ? e.error.message
+                  : String(e.error),
+                key,
+                nowMs
+              )
+            )
           )
         })
     })
@@ -122,6 +151,9 @@ export const makeRedis = (options: RedisRateLimiterOptions): Effect.Effect<Share
 export const layerMemory = (options: KeyedRateLimiterOptions): Layer.Layer<SharedRateLimiter> =>
   Layer.sync(SharedRateLimiter, () => makeMemory(options))
 
-/** Several gateways: one atomic Lua token bucket per key in Redis; fails open (allows) while Redis is unavailable. */
+/**
+ * Several gateways: one atomic Lua token bucket per key in Redis. While Redis
+ * is unavailable it fails open: to this process's buckets with `fallback`, else allowing.
+ */
 export const layerRedis = (options: RedisRateLimiterOptions): Layer.Layer<SharedRateLimiter, never, RedisConnection> =>
   Layer.effect(SharedRateLimiter, makeRedis(options))

@@ -12,13 +12,14 @@ import { ChatChannel, ClientOp, CloseCode, ErrorCode, PROTOCOL_VERSION, ServerOp
 import { cellsAround, neighbourhoodDiff } from "../region/InterestGrid.js"
 import { cellTopic, chatTopic } from "../region/WorldIds.js"
 import type { SessionEntity } from "../session/SessionEntity.js"
-import type { Auth } from "./Auth.js"
+import type { Auth, PlayerClaims } from "./Auth.js"
 import type { Presence } from "../storage/redis/Presence.js"
 import type { ClusterGatewayPort, TopicSubscriptionSink } from "./ClientDeliveryRedis.js"
 import { clientIp } from "./HttpApi.js"
 import type { ClientSocket, Connection } from "./Connection.js"
 import type { InputRouter } from "./InputRouter.js"
-import type { KeyedRateLimiter } from "./KeyedRateLimiter.js"
+import { takeAsPromise } from "./IpRateLimits.js"
+import type { SharedRateLimiter } from "./RateLimiterRedis.js"
 import { TokenBucket } from "./TokenBucket.js"
 
 type Client<T extends Effect.Effect<any, any, any>> = Effect.Effect.Success<T>
@@ -31,7 +32,8 @@ export interface WebSocketDeps {
   readonly sessions: Client<typeof SessionEntity.client>
   readonly chat: Client<typeof ChatEntity.client>
   readonly inputs: InputRouter
-  readonly ipLimiter: KeyedRateLimiter
+  /** WebSocket upgrades per IP (shared by every gateway when Redis is on). */
+  readonly ipLimiter: SharedRateLimiter["Type"]
   readonly run: <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => void
   readonly isAccepting: () => boolean
   /** Where topic subscriptions are reported (across nodes: Redis channels follow local subscribers). */
@@ -44,6 +46,11 @@ const knownLocation = (c: Connection) =>
   c.regionId !== null && c.worldId !== null && c.experienceId !== null
     ? { experienceId: c.experienceId, worldId: c.worldId, regionId: c.regionId }
     : null
+
+/** A refused upgrade: a plain HTTP answer with a JSON error (call inside res.cork when async). */
+const refuse = (res: HttpResponse, status: string, code: string, message: string): void => {
+  res.writeStatus(status).writeHeader("content-type", "application/json").end(JSON.stringify({ error: { code, message } }))
+}
 
 const THROTTLED_ERROR_INTERVAL_MS = 1000
 /** A socket whose send buffer stays over the limit this long is dropped. */
@@ -109,46 +116,65 @@ export class WebSocketHandler implements ClusterGatewayPort {
       aborted = true
     })
     if (!this.deps.isAccepting()) {
-      res.writeStatus("503 Service Unavailable").end('{"error":{"code":"shutting_down","message":"server is shutting down"}}')
-      return
+      return refuse(res, "503 Service Unavailable", "shutting_down", "server is shutting down")
     }
-    if (!this.deps.ipLimiter.take(ip, Date.now())) {
+    // The per-IP take (a Redis round trip across gateways) runs alongside the token check.
+    Promise.all([takeAsPromise(this.deps.run, this.deps.ipLimiter, ip), this.deps.auth.verify(token)]).then(
+      ([allowed, claims]) => {
+        if (aborted) return
+        res.cork(() => this.upgradeChecked(res, context, allowed, claims, { ip, resume, key, protocol, extensions }))
+      }
+    )
+  }
+
+  /** The answer to an upgrade once the IP limit and the token are known (inside res.cork). */
+  private upgradeChecked(
+    res: HttpResponse,
+    context: us_socket_context_t,
+    allowed: boolean,
+    claims: PlayerClaims | undefined,
+    request: {
+      readonly ip: string
+      readonly resume: string
+      readonly key: string
+      readonly protocol: string
+      readonly extensions: string
+    }
+  ): void {
+    if (!allowed) {
       Metrics.authTotal.limited.inc()
-      res.writeStatus("429 Too Many Requests").end('{"error":{"code":"rate_limited","message":"too many connections from this address"}}')
-      return
+      return refuse(res, "429 Too Many Requests", "rate_limited", "too many connections from this address; retry later")
     }
-    this.deps.auth.verify(token).then((claims) => {
-      if (aborted) return
-      res.cork(() => {
-        if (claims === undefined) {
-          Metrics.authTotal.rejected.inc()
-          res.writeStatus("401 Unauthorized").end('{"error":{"code":"unauthorized","message":"a valid token is required (?token=...)"}}')
-          return
-        }
-        const connection: Connection = {
-          connectionId: `${this.deps.gatewayId}/${this.nextConnection++}`,
-          playerId: claims.playerId,
-          name: claims.name,
-          ip,
-          offeredResume: resume,
-          bucket: new TokenBucket(this.deps.config.gateway.messagesPerSecond, this.deps.config.gateway.messageBurst),
-          resumeToken: "",
-          welcomed: false,
-          closed: false,
-          joining: false,
-          experienceId: null,
-          worldId: null,
-          regionId: null,
-          entityId: 0,
-          cellKey: null,
-          topics: new Set(),
-          badMessages: 0,
-          lastThrottledErrorAt: 0,
-          laggingSince: 0
-        }
-        res.upgrade(connection, key, protocol, extensions, context)
-      })
-    })
+    if (!this.deps.isAccepting()) {
+      return refuse(res, "503 Service Unavailable", "shutting_down", "server is shutting down")
+    }
+    if (claims === undefined) {
+      Metrics.authTotal.rejected.inc()
+      return refuse(res, "401 Unauthorized", "unauthorized", "a valid token is required (?token=...)")
+    }
+    const { ip, resume, key, protocol, extensions } = request
+    const connection: Connection = {
+      connectionId: `${this.deps.gatewayId}/${this.nextConnection++}`,
+      playerId: claims.playerId,
+      name: claims.name,
+      ip,
+      offeredResume: resume,
+      bucket: new TokenBucket(this.deps.config.gateway.messagesPerSecond, this.deps.config.gateway.messageBurst),
+      resumeToken: "",
+      welcomed: false,
+      closed: false,
+      joining: false,
+      experienceId: null,
+      worldId: null,
+      regionId: null,
+      entityId: 0,
+      cellKey: null,
+      topics: new Set(),
+      badMessages: 0,
+      lastThrottledErrorAt: 0,
+      laggingSince: 0
+    }
+    res.upgrade(connection, key, protocol, extensions, context)
   }
 
   private open(ws: ClientSocket): void {
