@@ -90,6 +90,21 @@ export interface TesseraClientOptions {
   readonly pingIntervalMs?: number
   /** Reconnect automatically with resume (default true). */
   readonly reconnect?: boolean
+  /**
+   * More base URLs (http(s) or ws(s)) of gateways of the same deployment, for failover without a
+   * load balancer in front. The client uses the rotation `[baseUrl, ...gateways]` (duplicates
+   * dropped): it connects to `baseUrl` first and, whenever an attempt to open a connection fails
+   * before Welcome (refused or unreachable, closed before Welcome, HTTP 503/429/401 at the upgrade,
+   * or no Welcome within `connectTimeoutMs`), the next attempt (the next automatic reconnect, or the
+   * next `connect()` call) goes to the next URL, wrapping around, with the usual backoff. A
+   * welcomed connection that drops is retried first on the same gateway, so a network blip keeps
+   * the player where it was and a dead gateway costs one refused attempt. The auth token and the
+   * resume token are kept: tokens are valid on every gateway of a deployment (one signing secret)
+   * and sessions are cluster-wide, so a resume through another gateway keeps the player's entity.
+   * Token refreshes (guest re-login after repeated failures) go to the current gateway too.
+   * `gatewayUrl` tells which one is in use. Default: none (only `baseUrl`).
+   */
+  readonly gateways?: ReadonlyArray<string>
   /** First reconnect delay in ms (default 250), doubled per attempt. */
   readonly reconnectBaseMs?: number
   /** Cap of the reconnect delay in ms (default 10000). */
@@ -368,6 +383,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
     return new TesseraClient(baseUrl, auth, options, params)
   }
 
+  /** The first gateway's base URL (see `options.gateways` and `gatewayUrl` for failover). */
   readonly baseUrl: string
   playerId: string
   name: string
@@ -397,6 +413,9 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
   private readonly acks: AckTracker
   private readonly location: SnapshotLocation = { tick: 0, offset: 0, length: 0 }
 
+  /** `[baseUrl, ...options.gateways]` without duplicates; `gatewayIndex` is the one in use. */
+  private readonly gatewayUrls: ReadonlyArray<string>
+  private gatewayIndex = 0
   private ws: WebSocketLike | undefined = undefined
   private lastSocketError: string | undefined = undefined
   private seq = 0
@@ -425,6 +444,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
     this.expiresAt = auth.expiresAt
     this.options = options
     this.guestParams = guestParams
+    this.gatewayUrls = [...new Set([baseUrl, ...(options.gateways ?? [])])]
     const impl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket
     if (impl === undefined) {
       throw new TesseraError(ClientErrorCode.NotConnected, "no WebSocket implementation: pass options.WebSocket")
@@ -445,6 +465,11 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
   /** Newest input seq sent (0 before any). */
   get lastSentSeq(): number {
     return this.seq
+  }
+
+  /** The base URL of the gateway in use (or tried next): `baseUrl` or one of `options.gateways`. */
+  get gatewayUrl(): string {
+    return this.gatewayUrls[this.gatewayIndex]!
   }
 
   /** Whether the socket is open and welcomed. */
@@ -477,7 +502,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
   }
 
   private socketUrl(resume: boolean): string {
-    let url = `${wsBaseUrl(this.baseUrl)}/v1/ws?token=${encodeURIComponent(this.token)}`
+    let url = `${wsBaseUrl(this.gatewayUrl)}/v1/ws?token=${encodeURIComponent(this.token)}`
     if (resume && this.resumeToken !== undefined) url += `&resume=${encodeURIComponent(this.resumeToken)}`
     return url
   }
@@ -501,7 +526,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
       const timer = setTimeout(() => {
         if (this.pendingWelcome?.timer === timer) {
           this.pendingWelcome = undefined
-          this.failedBeforeWelcome++
+          this.attemptFailed()
           reject(new TesseraError(ClientErrorCode.Timeout, "no Welcome from the server in time"))
           this.dropSocket(ws)
         }
@@ -560,7 +585,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
                 (this.lastSocketError !== undefined ? `: ${this.lastSocketError}` : "")
             )
       )
-      this.failedBeforeWelcome++
+      if (!this.closedByUser) this.attemptFailed()
     }
     this.rejectPendings(disconnected)
 
@@ -592,6 +617,12 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
       this.inWorld = false
       this.emit("close", code, reason)
     }
+  }
+
+  /** An attempt ended before Welcome: count it, and send the next one to the next gateway. */
+  private attemptFailed(): void {
+    this.failedBeforeWelcome++
+    this.gatewayIndex = (this.gatewayIndex + 1) % this.gatewayUrls.length
   }
 
   private rejectPendings(error: () => TesseraError): void {
@@ -642,7 +673,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
         const fetchOptions: { fetch?: typeof fetch; timeoutMs?: number } = {}
         if (this.options.fetch !== undefined) fetchOptions.fetch = this.options.fetch
         if (this.options.requestTimeoutMs !== undefined) fetchOptions.timeoutMs = this.options.requestTimeoutMs
-        const auth = await guestAuth(this.baseUrl, this.guestParams, fetchOptions)
+        const auth = await guestAuth(this.gatewayUrl, this.guestParams, fetchOptions)
         this.token = auth.token
         this.expiresAt = auth.expiresAt
         this.failedBeforeWelcome = 0

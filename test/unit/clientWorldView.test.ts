@@ -543,3 +543,96 @@ describe("TesseraClient with a fake socket", () => {
     expect(FakeSocket.instances.length).toBe(count)
   })
 })
+
+describe("TesseraClient gateway failover (options.gateways)", () => {
+  const auth = { playerId: "p1", name: "Ann", token: "jwt", expiresAt: Number.NaN }
+  const make = (options: Partial<TesseraClientOptions> = {}) =>
+    new TesseraClient("http://gw-a:7350", auth, {
+      WebSocket: FakeSocket,
+      pingIntervalMs: 0,
+      reconnectBaseMs: 1,
+      reconnectMaxMs: 2,
+      gateways: ["ws://gw-b:7350", "http://gw-a:7350", "https://gw-c"],
+      ...options
+    })
+  const host = (socket: FakeSocket) => new URL(socket.url).host
+  /** Waits for the next reconnect attempt (a new socket) after a backoff of 1..2 ms. */
+  const nextSocket = async (): Promise<FakeSocket> => {
+    const count = FakeSocket.instances.length
+    for (let i = 0; i < 100 && FakeSocket.instances.length === count; i++) await new Promise((r) => setTimeout(r, 2))
+    expect(FakeSocket.instances.length).toBe(count + 1)
+    return lastSocket()
+  }
+
+  it("retries a dropped connection on the same gateway first, then rotates on each failure before Welcome", async () => {
+    const client = make()
+    const reconnected: Array<boolean> = []
+    client.on("reconnected", (resumed) => reconnected.push(resumed))
+    expect(client.gatewayUrl).toBe("http://gw-a:7350")
+    const connecting = client.connect()
+    expect(host(lastSocket())).toBe("gw-a:7350")
+    lastSocket().receive(welcomeFrame(false, "rt-1"))
+    await connecting
+    const joining = client.join("arena")
+    lastSocket().receive(joinedFrame(7))
+    await joining
+
+    lastSocket().drop(1006) // gateway A dies
+    const retryA = await nextSocket()
+    expect(host(retryA)).toBe("gw-a:7350") // a blip keeps the player on its gateway
+    expect(retryA.url).toContain("token=jwt&resume=rt-1")
+    retryA.drop(1006) // refused: the next attempt goes to B, same tokens
+    expect(client.gatewayUrl).toBe("ws://gw-b:7350")
+    const toB = await nextSocket()
+    expect(toB.url).toBe("ws://gw-b:7350/v1/ws?token=jwt&resume=rt-1")
+    toB.drop(1006)
+    const toC = await nextSocket()
+    expect(toC.url).toBe("wss://gw-c/v1/ws?token=jwt&resume=rt-1") // the duplicate of A was dropped
+    toC.drop(1006)
+    const backToA = await nextSocket()
+    expect(host(backToA)).toBe("gw-a:7350") // wraps around
+    backToA.drop(1006)
+    const toB2 = await nextSocket()
+    toB2.receive(welcomeFrame(true, "rt-2"))
+    toB2.receive(joinedFrame(7))
+    expect(client.state).toBe("open")
+    expect(client.gatewayUrl).toBe("ws://gw-b:7350")
+    expect(reconnected).toEqual([true])
+    expect(client.entityId).toBe(7)
+    expect(client.resumeToken).toBe("rt-2")
+
+    // Once welcomed on B, a drop retries B first.
+    toB2.drop(1006)
+    const retryB = await nextSocket()
+    expect(host(retryB)).toBe("gw-b:7350")
+    expect(retryB.url).toContain("resume=rt-2")
+    await client.close()
+  })
+
+  it("a failed first connect() sends the next connect() to the next gateway; a user close does not rotate", async () => {
+    const client = make({ gateways: ["http://gw-b:7350"] })
+    const first = client.connect()
+    lastSocket().drop(1006)
+    await expect(first).rejects.toMatchObject({ code: "connect_failed" })
+    expect(client.gatewayUrl).toBe("http://gw-b:7350")
+    const second = client.connect()
+    expect(host(lastSocket())).toBe("gw-b:7350")
+    const closing = client.close()
+    await expect(second).rejects.toMatchObject({ code: "closed" })
+    await closing
+    expect(client.gatewayUrl).toBe("http://gw-b:7350")
+  })
+
+  it("without gateways, every attempt goes to the base URL", async () => {
+    const client = make({ gateways: [] })
+    const connecting = client.connect()
+    lastSocket().receive(welcomeFrame(false))
+    await connecting
+    lastSocket().drop(1006)
+    const a1 = await nextSocket()
+    a1.drop(1006)
+    const a2 = await nextSocket()
+    expect([host(a1), host(a2)]).toEqual(["gw-a:7350", "gw-a:7350"])
+    await client.close()
+  })
+})
