@@ -46,5 +46,14 @@ export const SessionEntity = Entity.make("Session", [
     success: JoinedInfo,
     error: GameError
   }),
-  Rpc.make("LeaveWorld", { payload: { known: Schema.NullOr(Location) }, success: Schema.NullOr(Location) })
+  Rpc.make("LeaveWorld", { payload: { known: Schema.NullOr(Location) }, success: Schema.NullOr(Location) }),
+  /**
+   * A region dropped the player's entity `entityId` because no gateway vouched
+   * for it for a whole lease: its gateway died and the player never came back
+   * (no Disconnect will ever arrive). Unless the player has since resumed or
+   * moved, the session forgets its place and frees its slot in the scheduler.
+   */
+  Rpc.make("LeaseExpired", {
+    payload: { worldId: Schema.String, regionId: Schema.String, entityId: Schema.Number }
+  })
 ]).annotate(ClusterSchema.ShardGroup, () => Role.Session)

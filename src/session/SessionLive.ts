@@ -8,6 +8,10 @@ import { ErrorCode } from "../protocol/Opcodes.js"
 import { RegionEntity } from "../region/RegionEntity.js"
 import { SCHEDULER_ID, SchedulerEntity } from "../scheduler/SchedulerEntity.js"
 import { type ConnectionRef, SessionEntity } from "./SessionEntity.js"
+import { SessionStore, type StoredSession } from "./SessionStore.js"
+
+const storedKey = (s: StoredSession): string =>
+  `${s.resumeToken}|${s.location.experienceId}|${s.location.worldId}|${s.location.regionId}|${s.entityId ?? ""}`
 
 /** Every call to another entity is bounded: a group no runner hosts would otherwise retry forever. */
 const CALL_TIMEOUT = Duration.seconds(5)
@@ -38,14 +42,36 @@ const bounded = <A, E>(what: string, effect: Effect.Effect<A, E>): Effect.Effect
   )
 
 /**
+ * Whether a region's lease expiry of entity `expired.entityId` concerns the
+ * session's current place: yes when the session knows no place (it lost its
+ * state) or still points at that region with that entity (or with an entity
+ * it does not know); no when the player has since moved to another region,
+ * or resumed or rejoined there with a new entity.
+ */
+export const leaseExpiryApplies = (
+  current: { readonly location: Location | null; readonly entityId: number | null },
+  expired: { readonly regionId: string; readonly entityId: number }
+): boolean =>
+  current.location === null ||
+  (current.location.regionId === expired.regionId &&
+    (current.entityId === null || current.entityId === expired.entityId))
+
+/**
  * Session entity handlers. While the player is connected the session gets no
  * traffic (inputs go gateway -> region), so it may passivate; the gateway
  * keeps the small state (token, location) in the socket's user data and
  * hands it back with every later call (Disconnect, JoinWorld, LeaveWorld). The session then holds the player's place for
  * the resume window and removes it from its world when the window closes.
+ *
+ * A gateway killed outright hands nothing back, so the session also saves
+ * that state in the SessionStore whenever it changes and reloads it on
+ * activation: the player resumes through another gateway. Its region's lease
+ * then runs out and the region tells the session (LeaseExpired), which frees
+ * the player's slot in the scheduler if nobody has picked it up meanwhile.
  */
 export const SessionLive = Effect.gen(function*() {
   const config = yield* AppConfig
+  const store = yield* SessionStore
   const resumeWindow = Duration.seconds(config.session.resumeWindowSeconds)
   // The session must outlive its own resume timer.
   const maxIdleTime = Duration.seconds(
@@ -59,10 +85,29 @@ export const SessionLive = Effect.gen(function*() {
       const scheduler = yield* SchedulerEntity.client
       const scope = yield* Effect.scope
 
+      // A previous activation's state (this session passivated, or its runner died).
+      const saved = yield* store.load(playerId)
       let connection: ConnectionRef | null = null
-      let resumeToken = newResumeToken()
-      let location: Location | null = null
+      let resumeToken = saved?.resumeToken ?? newResumeToken()
+      let location: Location | null = saved?.location ?? null
+      /** The player's entity in `location.regionId`, when known (the gateway's copy does not carry it). */
+      let entityId: number | null = saved?.entityId ?? null
       let expiry: Fiber.RuntimeFiber<void, never> | undefined
+
+      /** Saves the state when it differs from what was last saved; never waits, never fails. */
+      let savedAs = saved === undefined ? "" : storedKey(saved)
+      const persist = Effect.suspend(() => {
+        const now: StoredSession | undefined = location === null ? undefined : { resumeToken, location, entityId }
+        const key = now === undefined ? "" : storedKey(now)
+        if (key === savedAs) return Effect.void
+        savedAs = key
+        return store.save(playerId, now)
+      })
+      /** Takes a place the caller knows of (the gateway's copy); an entity id only holds for the same region. */
+      const adopt = (known: Location | null) => {
+        if (known?.regionId !== location?.regionId) entityId = null
+        location = known
+      }
 
       Metrics.sessions.inc()
       yield* Effect.addFinalizer(() => Effect.sync(() => Metrics.sessions.dec()))
@@ -73,13 +118,23 @@ export const SessionLive = Effect.gen(function*() {
         return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
       })
 
-      const joinRegion = (at: Location, gatewayId: string, resumed: boolean) =>
-        bounded("region join", regions(at.regionId).Join({ playerId, gatewayId, resumed }))
+      const joinRegion = (
+        at: Location,
+        gatewayId: string,
+        resumed: boolean,
+        placement?: { readonly entityId: number; readonly x: number; readonly y: number; readonly z: number }
+      ) =>
+        bounded(
+          "region join",
+          regions(at.regionId).Join(placement === undefined ? { playerId, gatewayId, resumed } : { playerId, gatewayId, resumed, placement })
+        )
 
       const leaveWorld = Effect.gen(function*() {
         const was = location
         if (was === null) return null
         location = null
+        entityId = null
+        yield* persist
         yield* bounded("region leave", regions(was.regionId).Leave({ playerId })).pipe(Effect.ignore)
         yield* bounded("scheduler left", scheduler(SCHEDULER_ID).Left({ playerId, worldId: was.worldId })).pipe(
           Effect.ignore
@@ -101,19 +156,24 @@ export const SessionLive = Effect.gen(function*() {
               joined = yield* joinRegion(location, payload.gatewayId, true).pipe(
                 Effect.catchAll(() => Effect.succeed(null))
               )
-              if (joined === null) location = null
+              if (joined === null) {
+                location = null
+                entityId = null
+              } else entityId = joined.entityId
             }
             resumeToken = newResumeToken()
             connection = { gatewayId: payload.gatewayId, connectionId: payload.connectionId }
+            yield* persist
             return { resumeToken, resumed: joined !== null, joined, replaced }
-          }),
+          }).pipe(Effect.annotateLogs({ playerId })),
         Disconnect: ({ payload }) =>
           Effect.gen(function*() {
             if (connection !== null && connection.connectionId !== payload.connectionId) return // a stale socket
             if (connection === null) {
               // This session passivated while the player was connected: adopt the gateway's copy.
               resumeToken = payload.resumeToken
-              location = payload.location
+              adopt(payload.location)
+              yield* persist
             }
             connection = null
             yield* cancelExpiry
@@ -127,14 +187,14 @@ export const SessionLive = Effect.gen(function*() {
           }),
         JoinWorld: ({ payload }) =>
           Effect.gen(function*() {
-            location ??= payload.known
+            if (location === null) adopt(payload.known)
             if (location !== null && location.experienceId !== payload.experienceId) yield* leaveWorld
             const placed = yield* bounded(
               "scheduler place",
               scheduler(SCHEDULER_ID).Place({ experienceId: payload.experienceId, playerId })
             )
             const at: Location = { experienceId: payload.experienceId, worldId: placed.worldId, regionId: placed.regionId }
-            const joined = yield* joinRegion(at, payload.gatewayId, false).pipe(
+            const joined = yield* joinRegion(at, payload.gatewayId, false, placed.placement).pipe(
               Effect.tapError(() =>
                 bounded("scheduler left", scheduler(SCHEDULER_ID).Left({ playerId, worldId: placed.worldId })).pipe(
                   Effect.ignore
@@ -142,13 +202,32 @@ export const SessionLive = Effect.gen(function*() {
               )
             )
             location = at
+            entityId = joined.entityId
+            yield* persist
             return joined
           }).pipe(Effect.annotateLogs({ playerId })),
         LeaveWorld: ({ payload }) =>
           Effect.suspend(() => {
-            location ??= payload.known
+            if (location === null) adopt(payload.known)
             return leaveWorld
-          })
+          }),
+        LeaseExpired: ({ payload }) =>
+          Effect.gen(function*() {
+            if (!leaseExpiryApplies({ location, entityId }, payload)) {
+              return yield* Effect.logDebug("region lease expired for an entity the player no longer uses")
+            }
+            const worldId = location?.worldId ?? payload.worldId
+            if (location !== null) {
+              // No gateway vouched for the entity for a whole lease: the connection died with its gateway.
+              connection = null
+              location = null
+              entityId = null
+              yield* cancelExpiry
+              yield* persist
+            }
+            yield* bounded("scheduler left", scheduler(SCHEDULER_ID).Left({ playerId, worldId })).pipe(Effect.ignore)
+            yield* Effect.logInfo("player's region lease expired; its place is freed")
+          }).pipe(Effect.annotateLogs({ playerId, worldId: payload.worldId, regionId: payload.regionId }))
       })
     }),
     { maxIdleTime }
