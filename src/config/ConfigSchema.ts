@@ -10,6 +10,9 @@
  */
 import { Either } from "effect"
 import { ALL_ROLES, type Role } from "../cluster/Roles.js"
+import { validateGeometry } from "../region/mesh/MeshGeometry.js"
+import { validatePolicy } from "../region/mesh/MeshPolicy.js"
+import { meshGeometryOf, meshPolicyOf } from "./OpenWorld.js"
 import type { ExperienceConfig, TesseraConfig } from "./TesseraConfig.js"
 
 /** The built-in development secret. Refused when `server.dev` is false. */
@@ -24,6 +27,14 @@ export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "none"]
 >
 
 export const STORAGE_BACKENDS = ["sqlite", "postgres"] as const satisfies ReadonlyArray<TesseraConfig["storage"]["backend"]>
+
+export const WORLD_KINDS = ["instanced", "open"] as const satisfies ReadonlyArray<ExperienceConfig["world"]>
+
+/**
+ * Deepest split of a root region: the smallest region is region_size / 2^k
+ * for k = 0..MAX_MESH_DEPTH (metrics label levels "0".."4").
+ */
+export const MAX_MESH_DEPTH = 4
 
 /** Prefix of every configuration environment variable. */
 export const ENV_PREFIX = "TESSERA_"
@@ -299,6 +310,12 @@ const tableList = <A>(
     readonly itemName: string
     readonly fields: ItemFields<A>
     readonly uniqueBy: keyof A & string
+    /**
+     * Cross-field validation of one decoded item (every field already valid):
+     * an Issue whose `path` is below the item, in snake_case (`["merge_players"]`),
+     * or undefined when the item is consistent.
+     */
+    readonly check?: (item: A) => Issue | undefined
   }
 ): Field<ReadonlyArray<A>> => {
   const items: ReadonlyArray<ItemSpec> = Object.entries<Field<unknown>>(o.fields).map(([key, f]) => ({
@@ -342,7 +359,10 @@ const tableList = <A>(
       out[item.key] = decoded.right
     }
     // Every key of A was decoded by its own Field<A[K]> above.
-    return ok(out as A)
+    const item = out as A
+    const issue = o.check?.(item)
+    if (issue !== undefined) return Either.left({ path: [index, ...issue.path], message: issue.message })
+    return ok(item)
   }
   return field({
     ...o,
@@ -427,7 +447,132 @@ const experienceFields: ItemFields<ExperienceConfig> = {
     min: 1,
     max: 10000,
     description: "Most players in one instance of this experience; the scheduler opens another instance beyond it."
+  }),
+  world: oneOf({
+    values: WORLD_KINDS,
+    default: "instanced",
+    description:
+      "instanced: many small worlds (matches, rooms) of one region each; open: one persistent world cut into cubic regions that split and merge with load (the keys below)."
+  }),
+  regionSize: number({
+    default: 2000,
+    min: 0,
+    max: 1000000,
+    exclusiveMin: true,
+    description: "Open world: side of a root region cube, in metres."
+  }),
+  minRegionSize: number({
+    default: 500,
+    min: 0,
+    max: 1000000,
+    exclusiveMin: true,
+    description: `Open world: side of the smallest region a busy one splits down to, in metres; region_size / 2^k for k = 0..${MAX_MESH_DEPTH}.`
+  }),
+  overlap: number({
+    default: 100,
+    min: 0,
+    max: 1000000,
+    exclusiveMin: true,
+    description:
+      "Open world: width of the zone on each side of a region boundary that both regions see, in metres; less than min_region_size / 2."
+  }),
+  hysteresis: number({
+    default: 10,
+    min: 0,
+    max: 1000000,
+    description:
+      "Open world: how far past a region boundary an entity must go before authority moves to the next region, in metres; less than overlap."
+  }),
+  splitPlayers: integer({
+    default: 40,
+    min: 1,
+    max: 100000,
+    description: "Open world: a region holding more players than this splits into 8 (down to min_region_size)."
+  }),
+  mergePlayers: integer({
+    default: 20,
+    min: 0,
+    max: 100000,
+    description: "Open world: 8 sibling regions holding fewer players than this in total merge back into one; less than split_players."
+  }),
+  tickBudgetMs: number({
+    default: 25,
+    min: 0,
+    max: 60000,
+    exclusiveMin: true,
+    description: "Open world: a region whose tick duration p99 exceeds this many ms splits, whatever its player count."
+  }),
+  meshCooldownSeconds: integer({
+    default: 10,
+    min: 0,
+    max: 86400,
+    description: "Open world: least time between two splits or merges of the same region, in seconds (damps flapping)."
+  }),
+  regionsX: integer({
+    default: 4,
+    min: 1,
+    max: 1024,
+    description: "Open world: root region cubes along x (east); the world spans regions_x * region_size metres."
+  }),
+  regionsY: integer({
+    default: 1,
+    min: 1,
+    max: 1024,
+    description: "Open world: root region cubes along y (up)."
+  }),
+  regionsZ: integer({
+    default: 4,
+    min: 1,
+    max: 1024,
+    description: "Open world: root region cubes along z (north)."
   })
+}
+
+/** The lengths region_size / 2^k, k = 0..MAX_MESH_DEPTH, that min_region_size may take. */
+export const allowedMinRegionSizes = (regionSize: number): ReadonlyArray<number> =>
+  Array.from({ length: MAX_MESH_DEPTH + 1 }, (_, k) => regionSize / 2 ** k)
+
+/**
+ * The rules between an experience's keys that each key's own range cannot
+ * express. Checked for every experience (instanced ones too), so a config that
+ * loads stays valid when an experience is switched to world = "open".
+ */
+const checkExperience = (e: ExperienceConfig): Issue | undefined => {
+  const issue = (tomlKey: string, message: string): Issue => ({
+    path: [tomlKey],
+    message: `experience ${JSON.stringify(e.id)}: ${message}`
+  })
+  const sizes = allowedMinRegionSizes(e.regionSize)
+  if (!sizes.includes(e.minRegionSize)) {
+    return issue(
+      "min_region_size",
+      `expected region_size (${e.regionSize}) divided by a power of two, one of ${sizes.join(", ")}, got ${e.minRegionSize}`
+    )
+  }
+  if (!(e.overlap < e.minRegionSize / 2)) {
+    return issue(
+      "overlap",
+      `expected less than min_region_size / 2 (${e.minRegionSize / 2}), got ${e.overlap}`
+    )
+  }
+  if (!(e.hysteresis < e.overlap)) {
+    return issue("hysteresis", `expected less than overlap (${e.overlap}), got ${e.hysteresis}`)
+  }
+  if (!(e.mergePlayers < e.splitPlayers)) {
+    return issue("merge_players", `expected less than split_players (${e.splitPlayers}), got ${e.mergePlayers}`)
+  }
+  // The mesh core's own checks, so whatever loads here is accepted there too
+  // (the rules above are the same or stricter, so this should never fire).
+  const core = validateGeometry(meshGeometryOf(e)) ?? validatePolicy(meshPolicyOf(e))
+  return core === undefined ? undefined : { path: [], message: `experience ${JSON.stringify(e.id)}: ${core}` }
+}
+
+/** An experience with every key but its id and name at its default. */
+export const defaultExperience = (id: string, name: string = id): ExperienceConfig => {
+  const out: Record<string, unknown> = {}
+  for (const [key, f] of Object.entries<Field<unknown>>(experienceFields)) out[key] = f.default
+  // Every key of ExperienceConfig is a key of experienceFields.
+  return { ...(out as unknown as ExperienceConfig), id, name }
 }
 
 export const configSchema: ConfigSchema = {
@@ -745,11 +890,12 @@ export const configSchema: ConfigSchema = {
     }
   },
   experiences: tableList<ExperienceConfig>({
-    default: [{ id: "arena", name: "Arena", tickRate: 20, maxPlayers: 50 }],
+    default: [defaultExperience("arena", "Arena")],
     description: "The experiences (games) this platform hosts, one [[experiences]] table each.",
     itemName: "experience",
     fields: experienceFields,
-    uniqueBy: "id"
+    uniqueBy: "id",
+    check: checkExperience
   })
 }
 

@@ -10,6 +10,29 @@ export interface ExperienceConfig {
   readonly name: string
   readonly tickRate: number
   readonly maxPlayers: number
+  /** "instanced": matches/rooms of one region each; "open": one persistent world of meshed regions. */
+  readonly world: "instanced" | "open"
+  // Server meshing (world = "open"); lengths in metres. See OpenWorld.ts.
+  /** Side of a root region cube. */
+  readonly regionSize: number
+  /** Side of the smallest region: regionSize / 2^k. */
+  readonly minRegionSize: number
+  /** Width of the zone on each side of a region boundary that both regions see. */
+  readonly overlap: number
+  /** How far past a boundary an entity must move before authority transfers. */
+  readonly hysteresis: number
+  /** A region with more players than this splits into 8. */
+  readonly splitPlayers: number
+  /** 8 sibling regions with fewer players than this in total merge back. */
+  readonly mergePlayers: number
+  /** A region whose tick p99 exceeds this splits, in ms. */
+  readonly tickBudgetMs: number
+  /** Least time between two splits or merges of the same region, in seconds. */
+  readonly meshCooldownSeconds: number
+  /** Root region cubes along x, y and z. */
+  readonly regionsX: number
+  readonly regionsY: number
+  readonly regionsZ: number
 }
 
 export interface TesseraConfig {

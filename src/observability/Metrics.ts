@@ -8,8 +8,13 @@
  * have a fixed set of label values, and their children are created when the
  * metric is registered. All the formatting cost is paid at scrape time.
  *
- * Add a metric: one `registry.counter(...)`/`gauge`/`histogram`/`*Vec` line
- * below. Names are checked at registration (prefix, charset, duplicates).
+ * Label values that are only known at run time (region keys) use the
+ * `*ByLabel` families instead: a Map lookup per update, series created on
+ * first use and removed with `delete`, and a cap on the number of series so
+ * an unbounded label cannot eat the process's memory or the scrape.
+ *
+ * Add a metric: one `registry.counter(...)`/`gauge`/`histogram`/`*Vec`/`*ByLabel`
+ * line below. Names are checked at registration (prefix, charset, duplicates).
  */
 
 /** Content-Type of `renderPrometheus()` for the /metrics endpoint. */
@@ -88,12 +93,139 @@ export type Vec<V extends string, M> = { readonly [K in V]: M }
 type Kind = "counter" | "gauge" | "histogram"
 type Child = Counter | Gauge | Histogram
 
+/** One series of a family: its rendered label pairs (`reason="x"`, "" when unlabelled) and its metric. */
+interface Series {
+  readonly labels: string
+  readonly metric: Child
+}
+
 interface Family {
   readonly name: string
   readonly help: string
   readonly kind: Kind
-  /** Each child with its rendered label pairs (`reason="x"`), "" when unlabelled. */
-  readonly children: ReadonlyArray<{ readonly labels: string; readonly metric: Child }>
+  /** The series, in rendering order (iterated at scrape time, so it may change between scrapes). */
+  readonly children: Iterable<Series>
+}
+
+/** Default cap on the series of one `*ByLabel` family. */
+export const DEFAULT_MAX_SERIES = 1000
+
+export interface ByLabelOptions {
+  /**
+   * Most series (label values) the family holds at once (default
+   * DEFAULT_MAX_SERIES). When full, an update for a NEW label value is
+   * ignored (existing series keep working) and `onOverflow` is called;
+   * `delete` frees a slot.
+   */
+  readonly maxSeries?: number
+  /** Called once per ignored update, e.g. to count it in a metric. */
+  readonly onOverflow?: (labelValue: string) => void
+}
+
+/**
+ * A family of one metric kind with one label whose values are known only at
+ * run time. Series are created on first update and rendered in creation
+ * order; `delete` removes a series (e.g. when its region stops) so it is no
+ * longer exported.
+ */
+abstract class ByLabel<M extends Child> {
+  private readonly series = new Map<string, Series & { readonly metric: M }>()
+  /** Updates ignored because the family was full. */
+  dropped = 0
+  readonly maxSeries: number
+  private readonly onOverflow: ((labelValue: string) => void) | undefined
+
+  constructor(readonly name: string, readonly label: string, options: ByLabelOptions) {
+    const max = options.maxSeries ?? DEFAULT_MAX_SERIES
+    if (!Number.isSafeInteger(max) || max < 1) throw new Error(`${name}: maxSeries must be a positive integer, got ${max}`)
+    this.maxSeries = max
+    this.onOverflow = options.onOverflow
+  }
+
+  protected abstract create(): M
+
+  /**
+   * The series for `value`, created if needed; undefined when the family is
+   * full (the update is dropped and counted). A caller may keep the returned
+   * metric to skip the lookup, until it `delete`s the value.
+   */
+  child(value: string): M | undefined {
+    const existing = this.series.get(value)
+    if (existing !== undefined) return existing.metric
+    if (this.series.size >= this.maxSeries) {
+      this.dropped++
+      this.onOverflow?.(value)
+      return undefined
+    }
+    const metric = this.create()
+    this.series.set(value, { labels: `${this.label}="${escapeLabelValue(value)}"`, metric })
+    return metric
+  }
+
+  /** The series for `value` if it exists (never creates one). */
+  get(value: string): M | undefined {
+    return this.series.get(value)?.metric
+  }
+
+  /** Removes the series for `value`; true if there was one. */
+  delete(value: string): boolean {
+    return this.series.delete(value)
+  }
+
+  /** Removes every series. */
+  clear(): void {
+    this.series.clear()
+  }
+
+  /** Series currently held. */
+  get size(): number {
+    return this.series.size
+  }
+
+  /** @internal the rendering view */
+  children(): Iterable<Series> {
+    return this.series.values()
+  }
+}
+
+/** Counters by a run-time label value. */
+export class CounterByLabel extends ByLabel<Counter> {
+  protected create(): Counter {
+    return new Counter()
+  }
+  inc(value: string, n = 1): void {
+    this.child(value)?.inc(n)
+  }
+}
+
+/** Gauges by a run-time label value. */
+export class GaugeByLabel extends ByLabel<Gauge> {
+  protected create(): Gauge {
+    return new Gauge()
+  }
+  set(value: string, v: number): void {
+    this.child(value)?.set(v)
+  }
+  inc(value: string, n = 1): void {
+    this.child(value)?.inc(n)
+  }
+  dec(value: string, n = 1): void {
+    this.child(value)?.dec(n)
+  }
+}
+
+/** Histograms (same buckets) by a run-time label value. */
+export class HistogramByLabel extends ByLabel<Histogram> {
+  constructor(name: string, label: string, readonly buckets: ReadonlyArray<number>, options: ByLabelOptions) {
+    super(name, label, options)
+    new Histogram(buckets) // validates the bounds now rather than on first observe
+  }
+  protected create(): Histogram {
+    return new Histogram(this.buckets)
+  }
+  observe(value: string, v: number): void {
+    this.child(value)?.observe(v)
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -138,6 +270,13 @@ const renderFamily = (f: Family): string => {
     }
   }
   return out
+}
+
+const checkLabel = (name: string, label: string): string => {
+  if (!LABEL_NAME.test(label) || label.startsWith("__") || RESERVED_LABELS.has(label)) {
+    throw new Error(`invalid label name ${JSON.stringify(label)} for ${name}`)
+  }
+  return label
 }
 
 // ---------------------------------------------------------------------------
@@ -187,6 +326,24 @@ export class Registry {
     return this.vec(name, help, "histogram", label, values, () => new Histogram(buckets))
   }
 
+  counterByLabel(name: string, help: string, label: string, options: ByLabelOptions = {}): CounterByLabel {
+    return this.byLabel(name, help, "counter", new CounterByLabel(name, checkLabel(name, label), options))
+  }
+
+  gaugeByLabel(name: string, help: string, label: string, options: ByLabelOptions = {}): GaugeByLabel {
+    return this.byLabel(name, help, "gauge", new GaugeByLabel(name, checkLabel(name, label), options))
+  }
+
+  histogramByLabel(
+    name: string,
+    help: string,
+    buckets: ReadonlyArray<number>,
+    label: string,
+    options: ByLabelOptions = {}
+  ): HistogramByLabel {
+    return this.byLabel(name, help, "histogram", new HistogramByLabel(name, checkLabel(name, label), buckets, options))
+  }
+
   /** The Prometheus text exposition (format 0.0.4) of every family. */
   render(): string {
     let out = ""
@@ -202,9 +359,7 @@ export class Registry {
     values: ReadonlyArray<V>,
     create: () => M
   ): Vec<V, M> {
-    if (!LABEL_NAME.test(label) || label.startsWith("__") || RESERVED_LABELS.has(label)) {
-      throw new Error(`invalid label name ${JSON.stringify(label)} for ${name}`)
-    }
+    checkLabel(name, label)
     if (values.length === 0) throw new Error(`${name}: a labelled metric needs at least one label value`)
     if (new Set(values).size !== values.length) throw new Error(`${name}: duplicate label values`)
     if (values.includes("__proto__" as V)) throw new Error(`${name}: "__proto__" is not a usable label value`)
@@ -219,6 +374,11 @@ export class Registry {
     }
     this.add({ name, help, kind, children: rendered })
     return Object.freeze(children) as Vec<V, M>
+  }
+
+  private byLabel<F extends ByLabel<Child>>(name: string, help: string, kind: Kind, family: F): F {
+    this.add({ name, help, kind, children: { [Symbol.iterator]: () => family.children()[Symbol.iterator]() } })
+    return family
   }
 
   private add(family: Family): void {
@@ -332,4 +492,81 @@ export const dependencyUp = registry.gaugeVec(
   "1 when the dependency answered its last check, 0 when it did not (storage = SQLite or PostgreSQL).",
   "dependency",
   ["storage", "redis"] as const
+)
+
+// ---------------------------------------------------------------------------
+// Cardinality
+
+export const metricSeriesDroppedTotal = registry.counter(
+  "tessera_metric_series_dropped_total",
+  "Updates ignored because a metric with run-time label values already held its maximum number of series."
+)
+
+/** Cap on the series of each per-region family (one series per region hosted by this process). */
+export const REGION_SERIES_MAX = 2000
+
+const regionSeries: ByLabelOptions = {
+  maxSeries: REGION_SERIES_MAX,
+  onOverflow: () => metricSeriesDroppedTotal.inc()
+}
+
+// ---------------------------------------------------------------------------
+// Open worlds (server meshing)
+
+/** 0.5 ms .. 1 s: an authority transfer between two regions (same process to cross-node). */
+export const transferBuckets: ReadonlyArray<number> = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
+]
+
+export const authorityTransferTotal = registry.counter(
+  "tessera_authority_transfer_total",
+  "Authority transfers of entities between regions, whatever their outcome."
+)
+export const authorityTransferDurationSeconds = registry.histogram(
+  "tessera_authority_transfer_duration_seconds",
+  "Duration of one completed authority transfer, from the source region's decision to the target's acceptance.",
+  transferBuckets
+)
+export const authorityTransferFailuresTotal = registry.counter(
+  "tessera_authority_transfer_failures_total",
+  "Authority transfers that did not complete (failed or aborted); the entity stayed with its source region."
+)
+/** Octree levels: "0" = root cubes .. "4" = region_size / 16 (config MAX_MESH_DEPTH). */
+export const MESH_LEVELS = ["0", "1", "2", "3", "4"] as const
+export const meshRegions = registry.gaugeVec(
+  "tessera_mesh_regions",
+  "Leaf regions of the open worlds' meshes, by octree level (0 = root cube).",
+  "level",
+  MESH_LEVELS
+)
+export const regionPlayers = registry.gaugeByLabel(
+  "tessera_region_players",
+  "Players in each region hosted by this process (region = the region's key).",
+  "region",
+  regionSeries
+)
+export const regionTickDurationSeconds = registry.histogramByLabel(
+  "tessera_region_tick_duration_seconds",
+  "Duration of one tick, by region hosted by this process (the mesh splits a region whose p99 exceeds its tick budget).",
+  tickBuckets,
+  "region",
+  regionSeries
+)
+export const relocationsTotal = registry.counter(
+  "tessera_relocations_total",
+  "Players a gateway moved to another region of their open world after an authority transfer (inputs and cell subscriptions follow)."
+)
+export const inputsForwardedTotal = registry.counter(
+  "tessera_inputs_forwarded_total",
+  "Input batches a region forwarded to the neighbouring region that has taken authority of their players."
+)
+export const meshSplitsTotal = registry.counter("tessera_mesh_splits_total", "Regions split into 8.")
+export const meshMergesTotal = registry.counter("tessera_mesh_merges_total", "Groups of 8 sibling regions merged into one.")
+export const worldDeltasTotal = registry.counter(
+  "tessera_world_deltas_total",
+  "World modification deltas written to storage."
+)
+export const transferLogDroppedTotal = registry.counter(
+  "tessera_transfer_log_dropped_total",
+  "Authority transfer log entries dropped unwritten (oldest first) because storage was unavailable for too long."
 )

@@ -2,6 +2,7 @@ import type { SqlClient } from "@effect/sql"
 import type { Effect } from "effect"
 import migration0001 from "./migrations/0001_initial.js"
 import migration0002 from "./migrations/0002_region_membership.js"
+import migration0003 from "./migrations/0003_world_mesh.js"
 
 /**
  * Every migration, keyed `<id>_<name>` for `Migrator.fromRecord`. Append new
@@ -9,5 +10,6 @@ import migration0002 from "./migrations/0002_region_membership.js"
  */
 export const migrations: Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>> = {
   "0001_initial": migration0001,
-  "0002_region_membership": migration0002
+  "0002_region_membership": migration0002,
+  "0003_world_mesh": migration0003
 }

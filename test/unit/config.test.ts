@@ -12,8 +12,10 @@ import {
   configSections,
   DEV_SECRET,
   defaultConfig,
+  defaultExperience,
   experiencesKey,
   KNOWN_ROLES,
+  MAX_MESH_DEPTH,
   toSnakeCase
 } from "../../src/config/ConfigSchema.js"
 import {
@@ -24,11 +26,13 @@ import {
   unknownEnvKeys,
   type LoadConfigOptions
 } from "../../src/config/loadConfig.js"
-import type { TesseraConfig } from "../../src/config/TesseraConfig.js"
+import { isOpenWorld, meshGeometryOf, meshPolicyOf, openWorldExperiences } from "../../src/config/OpenWorld.js"
+import type { ExperienceConfig, TesseraConfig } from "../../src/config/TesseraConfig.js"
 
 const repoFile = (relative: string): string => fileURLToPath(new URL(`../../${relative}`, import.meta.url))
 const DEFAULT_TOML = repoFile("config/default.toml")
 const ORANGE_PI_TOML = repoFile("config/orange-pi.toml")
+const OPEN_WORLD_TOML = repoFile("config/open-world.toml")
 const GOOD_SECRET = "x".repeat(32)
 
 let tmpDir = ""
@@ -91,7 +95,27 @@ describe("defaults", () => {
       logLevel: "info"
     })
     expect(defaultConfig.auth.secret).toBe(DEV_SECRET)
-    expect(defaultConfig.experiences).toEqual([{ id: "arena", name: "Arena", tickRate: 20, maxPlayers: 50 }])
+    expect(defaultConfig.experiences).toEqual([
+      {
+        id: "arena",
+        name: "Arena",
+        tickRate: 20,
+        maxPlayers: 50,
+        world: "instanced",
+        regionSize: 2000,
+        minRegionSize: 500,
+        overlap: 100,
+        hysteresis: 10,
+        splitPlayers: 40,
+        mergePlayers: 20,
+        tickBudgetMs: 25,
+        meshCooldownSeconds: 10,
+        regionsX: 4,
+        regionsY: 1,
+        regionsZ: 4
+      }
+    ])
+    expect(defaultExperience("arena", "Arena")).toEqual(defaultConfig.experiences[0])
     expect(Object.isFrozen(defaultConfig.server)).toBe(true)
   })
 
@@ -177,7 +201,7 @@ name = "File Game"
 
   it("a file's experiences get defaults for tick_rate and max_players", () => {
     expect(loadConfig({ file: file(), env: {} }).experiences).toEqual([
-      { id: "file-game", name: "File Game", tickRate: 20, maxPlayers: 50 }
+      defaultExperience("file-game", "File Game")
     ])
   })
 
@@ -201,7 +225,7 @@ name = "File Game"
     expect(config.chat.bannedWords).toEqual(["foo", "bar"])
     expect(config.chat.messagesPerSecond).toBe(0.5)
     expect(config.server.logLevel).toBe("debug")
-    expect(config.experiences).toEqual([{ id: "env-game", name: "Env", tickRate: 30, maxPlayers: 8 }])
+    expect(config.experiences).toEqual([{ ...defaultExperience("env-game", "Env"), tickRate: 30, maxPlayers: 8 }])
   })
 
   it("overrides replace arrays whole and take camelCase experiences", () => {
@@ -209,11 +233,11 @@ name = "File Game"
       env: { TESSERA_SERVER_ROLES: "gateway,region" },
       overrides: {
         server: { roles: ["session"] },
-        experiences: [{ id: "cli", name: "CLI", tickRate: 60, maxPlayers: 2 }]
+        experiences: [{ ...defaultExperience("cli", "CLI"), tickRate: 60, maxPlayers: 2 }]
       }
     })
     expect(config.server.roles).toEqual(["session"])
-    expect(config.experiences).toEqual([{ id: "cli", name: "CLI", tickRate: 60, maxPlayers: 2 }])
+    expect(config.experiences).toEqual([{ ...defaultExperience("cli", "CLI"), tickRate: 60, maxPlayers: 2 }])
   })
 
   it("the result is deeply frozen and does not alias defaultConfig", () => {
@@ -327,8 +351,8 @@ describe("bad values fail with a ConfigError naming the key", () => {
       name: "duplicate experience",
       overrides: {
         experiences: [
-          { id: "a", name: "A", tickRate: 20, maxPlayers: 5 },
-          { id: "a", name: "B", tickRate: 20, maxPlayers: 5 }
+          { ...defaultExperience("a", "A"), maxPlayers: 5 },
+          { ...defaultExperience("a", "B"), maxPlayers: 5 }
         ]
       },
       key: "experiences[1].id"
@@ -342,6 +366,146 @@ describe("bad values fail with a ConfigError naming the key", () => {
   it("a later layer cannot fix an earlier bad value: the first bad layer fails", () => {
     const file = tomlFile(`[server]\nport = "x"`)
     expect(loadError({ file, env: { TESSERA_SERVER_PORT: "1" } }).key).toBe("server.port")
+  })
+})
+
+describe("open-world experiences", () => {
+  const world = (fields: string, id = "w") =>
+    `[[experiences]]\nid = "${id}"\nname = "W"\n${fields.includes("world =") ? "" : `world = "open"\n`}${fields}\n`
+
+  it("an open world from a file takes its mesh keys, and defaults for the rest", () => {
+    const config = loadConfig({ file: tomlFile(world("region_size = 1000\nsplit_players = 60")), env: {} })
+    expect(config.experiences).toEqual([
+      { ...defaultExperience("w", "W"), world: "open", regionSize: 1000, splitPlayers: 60 }
+    ])
+  })
+
+  it.each([
+    { name: "min = region (no split)", fields: "region_size = 500\nmin_region_size = 500\noverlap = 200" },
+    { name: `min = region / 2^${MAX_MESH_DEPTH}`, fields: "region_size = 1600\nmin_region_size = 100\noverlap = 40" },
+    { name: "fractional sizes", fields: "region_size = 1000\nmin_region_size = 62.5\noverlap = 31\nhysteresis = 0.5" },
+    { name: "no hysteresis, never merge", fields: "hysteresis = 0\nmerge_players = 0" },
+    { name: "one root cube", fields: "regions_x = 1\nregions_y = 1\nregions_z = 1" }
+  ])("accepts consistent mesh keys: $name", ({ fields }) => {
+    expect(() => loadConfig({ file: tomlFile(world(fields)), env: {} })).not.toThrow()
+  })
+
+  it.each([
+    // a key's own range
+    { name: "unknown world kind", fields: `world = "opne"`, key: "world", says: 'did you mean "open"?' },
+    { name: "zero region size", fields: "region_size = 0", key: "region_size", says: "a number > 0" },
+    { name: "zero split players", fields: "split_players = 0", key: "split_players" },
+    { name: "fractional split players", fields: "split_players = 4.5", key: "split_players" },
+    { name: "zero tick budget", fields: "tick_budget_ms = 0", key: "tick_budget_ms" },
+    { name: "negative cooldown", fields: "mesh_cooldown_seconds = -1", key: "mesh_cooldown_seconds" },
+    { name: "no root cubes", fields: "regions_x = 0", key: "regions_x" },
+    { name: "zero overlap", fields: "overlap = 0", key: "overlap" },
+    { name: "negative hysteresis", fields: "hysteresis = -1", key: "hysteresis" },
+    // between keys
+    {
+      name: "min size not a power-of-two fraction",
+      fields: "min_region_size = 300",
+      key: "min_region_size",
+      says: 'experience "w": expected region_size (2000) divided by a power of two, one of 2000, 1000, 500, 250, 125, got 300'
+    },
+    { name: "min size above region size", fields: "min_region_size = 4000", key: "min_region_size" },
+    { name: "min size too deep", fields: "region_size = 1000\nmin_region_size = 31.25", key: "min_region_size" },
+    {
+      name: "region size changed alone",
+      fields: "region_size = 3000",
+      key: "min_region_size",
+      says: "one of 3000, 1500, 750, 375, 187.5, got 500"
+    },
+    {
+      name: "overlap of half the min size",
+      fields: "overlap = 250",
+      key: "overlap",
+      says: 'experience "w": expected less than min_region_size / 2 (250), got 250'
+    },
+    {
+      name: "hysteresis as wide as the overlap",
+      fields: "hysteresis = 100",
+      key: "hysteresis",
+      says: 'experience "w": expected less than overlap (100), got 100'
+    },
+    {
+      name: "merge at the split threshold",
+      fields: "merge_players = 40",
+      key: "merge_players",
+      says: 'experience "w": expected less than split_players (40), got 40'
+    },
+    { name: "split below the default merge", fields: "split_players = 10", key: "merge_players" }
+  ])("file: $name -> experiences[0].$key", ({ fields, key, says }) => {
+    const file = tomlFile(world(fields))
+    const error = loadError({ file })
+    expect(error.key).toBe(`experiences[0].${key}`)
+    expect(error.message).toContain(`config key experiences[0].${key}: `)
+    expect(error.message).toContain(`(from ${file})`)
+    if (says !== undefined) expect(error.message).toContain(says)
+  })
+
+  it("checks instanced experiences too, and names the experience at fault", () => {
+    const text =
+      `[[experiences]]\nid = "ok"\nname = "Ok"\n` +
+      `[[experiences]]\nid = "bad-one"\nname = "Bad"\nworld = "instanced"\noverlap = 300\n`
+    const error = loadError({ file: tomlFile(text) })
+    expect(error.key).toBe("experiences[1].overlap")
+    expect(error.message).toContain('experience "bad-one": ')
+  })
+
+  it("checks env and overrides the same way", () => {
+    const env = loadError({
+      env: { TESSERA_EXPERIENCES: JSON.stringify([{ id: "e", name: "E", split_players: 5, merge_players: 5 }]) }
+    })
+    expect(env.key).toBe("experiences[0].merge_players")
+    expect(env.message).toContain("(from TESSERA_EXPERIENCES)")
+    const overrides = loadError({
+      overrides: { experiences: [{ ...defaultExperience("o"), world: "open", hysteresis: 150 }] }
+    })
+    expect(overrides.key).toBe("experiences[0].hysteresis")
+    expect(overrides.message).toContain('experience "o": ')
+    expect(overrides.message).toContain("(from command-line flags)")
+  })
+
+  it("config/open-world.toml holds an open world next to an instanced one", () => {
+    const config = loadConfig({ file: OPEN_WORLD_TOML, env: {} })
+    expect(config.experiences.map((e) => [e.id, e.world])).toEqual([
+      ["arena", "instanced"],
+      ["frontier", "open"]
+    ])
+    expect(openWorldExperiences(config.experiences).map((e) => e.id)).toEqual(["frontier"])
+    const round = loadConfig({ file: tomlFile(renderConfig(config)), env: {} })
+    expect(round).toEqual(config)
+  })
+
+  it("meshGeometryOf / meshPolicyOf copy the experience's keys into the mesh core's shapes", () => {
+    const e: ExperienceConfig = {
+      ...defaultExperience("g"),
+      world: "open",
+      regionSize: 1024,
+      minRegionSize: 128,
+      overlap: 32,
+      hysteresis: 4,
+      splitPlayers: 64,
+      mergePlayers: 16,
+      tickBudgetMs: 12.5,
+      meshCooldownSeconds: 3,
+      regionsX: 2,
+      regionsY: 3,
+      regionsZ: 5
+    }
+    expect(isOpenWorld(e)).toBe(true)
+    expect(isOpenWorld(defaultExperience("i"))).toBe(false)
+    expect(meshGeometryOf(e)).toEqual({
+      rootSize: 1024,
+      minSize: 128,
+      overlap: 32,
+      hysteresis: 4,
+      rootsX: 2,
+      rootsY: 3,
+      rootsZ: 5
+    })
+    expect(meshPolicyOf(e)).toEqual({ splitPlayers: 64, mergePlayers: 16, tickBudgetMs: 12.5, cooldownMs: 3000 })
   })
 })
 

@@ -1,5 +1,18 @@
 import { describe, expect, it } from "vitest"
+import { MAX_MESH_DEPTH } from "../../src/config/ConfigSchema.js"
 import * as Metrics from "../../src/observability/Metrics.js"
+
+const SAMPLE_LINE =
+  /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*\})? (NaN|[+-]Inf|-?\d+(\.\d+)?(e[+-]?\d+)?)$/
+
+/** Every line is a HELP/TYPE comment or a well-formed sample. */
+const expectValidExposition = (text: string): void => {
+  expect(text.endsWith("\n")).toBe(true)
+  for (const line of text.slice(0, -1).split("\n")) {
+    if (line.startsWith("# HELP ") || line.startsWith("# TYPE ")) continue
+    expect(line).toMatch(SAMPLE_LINE)
+  }
+}
 
 describe("Metrics exposition", () => {
   it("renders a counter", () => {
@@ -115,6 +128,145 @@ describe("Metrics exposition", () => {
   })
 })
 
+describe("Metrics with run-time label values", () => {
+  it("a gauge family renders no samples until a value is set, then one series per label value", () => {
+    const r = new Metrics.Registry()
+    const g = r.gaugeByLabel("t_region_players", "Players.", "region")
+    expect(r.render()).toBe("# HELP t_region_players Players.\n# TYPE t_region_players gauge\n")
+    g.set("w.world/0/0/0/0", 3)
+    g.set("w.world/1/1/0/1", 7)
+    g.set("w.world/0/0/0/0", 4) // same series, new value
+    g.inc("w.world/1/1/0/1")
+    g.dec("w.world/1/1/0/1", 3)
+    expect(g.size).toBe(2)
+    expect(r.render()).toBe(
+      "# HELP t_region_players Players.\n# TYPE t_region_players gauge\n" +
+        "t_region_players{region=\"w.world/0/0/0/0\"} 4\n" +
+        "t_region_players{region=\"w.world/1/1/0/1\"} 5\n"
+    )
+  })
+
+  it("delete removes a series from the exposition; a later update starts it afresh", () => {
+    const r = new Metrics.Registry()
+    const g = r.gaugeByLabel("t_g", "G.", "region")
+    g.set("a", 1)
+    g.set("b", 2)
+    expect(g.delete("a")).toBe(true)
+    expect(g.delete("a")).toBe(false)
+    expect(g.delete("never")).toBe(false)
+    expect(r.render()).toBe("# HELP t_g G.\n# TYPE t_g gauge\nt_g{region=\"b\"} 2\n")
+    g.inc("a")
+    expect(r.render()).toBe("# HELP t_g G.\n# TYPE t_g gauge\nt_g{region=\"b\"} 2\nt_g{region=\"a\"} 1\n")
+    g.clear()
+    expect(g.size).toBe(0)
+    expect(r.render()).toBe("# HELP t_g G.\n# TYPE t_g gauge\n")
+  })
+
+  it("a histogram family renders buckets per label value, the label before le", () => {
+    const r = new Metrics.Registry()
+    const h = r.histogramByLabel("t_tick_seconds", "Tick.", [0.01, 0.1], "region")
+    h.observe("r1", 0.005)
+    h.observe("r1", 0.05)
+    h.observe("r2", 1)
+    expect(r.render()).toBe(
+      "# HELP t_tick_seconds Tick.\n# TYPE t_tick_seconds histogram\n" +
+        "t_tick_seconds_bucket{region=\"r1\",le=\"0.01\"} 1\n" +
+        "t_tick_seconds_bucket{region=\"r1\",le=\"0.1\"} 2\n" +
+        "t_tick_seconds_bucket{region=\"r1\",le=\"+Inf\"} 2\n" +
+        "t_tick_seconds_sum{region=\"r1\"} 0.055\n" +
+        "t_tick_seconds_count{region=\"r1\"} 2\n" +
+        "t_tick_seconds_bucket{region=\"r2\",le=\"0.01\"} 0\n" +
+        "t_tick_seconds_bucket{region=\"r2\",le=\"0.1\"} 0\n" +
+        "t_tick_seconds_bucket{region=\"r2\",le=\"+Inf\"} 1\n" +
+        "t_tick_seconds_sum{region=\"r2\"} 1\n" +
+        "t_tick_seconds_count{region=\"r2\"} 1\n"
+    )
+    h.delete("r1")
+    expect(r.render()).not.toContain("r1")
+    expect(h.get("r2")?.count).toBe(1)
+  })
+
+  it("a counter family counts per label value", () => {
+    const r = new Metrics.Registry()
+    const c = r.counterByLabel("t_c_total", "C.", "world")
+    c.inc("w1")
+    c.inc("w1", 2)
+    expect(r.render()).toBe("# HELP t_c_total C.\n# TYPE t_c_total counter\nt_c_total{world=\"w1\"} 3\n")
+  })
+
+  it("escapes label values given at run time", () => {
+    const r = new Metrics.Registry()
+    const g = r.gaugeByLabel("t_weird", "W.", "v")
+    for (const [i, value] of ["a\"b", "c\\d", "e\nf", "", "ünï ☃"].entries()) g.set(value, i)
+    const text = r.render()
+    expect(text).toBe(
+      "# HELP t_weird W.\n# TYPE t_weird gauge\n" +
+        "t_weird{v=\"a\\\"b\"} 0\n" +
+        "t_weird{v=\"c\\\\d\"} 1\n" +
+        "t_weird{v=\"e\\nf\"} 2\n" +
+        "t_weird{v=\"\"} 3\n" +
+        "t_weird{v=\"ünï ☃\"} 4\n"
+    )
+    expectValidExposition(text)
+  })
+
+  it("child() returns the series to keep; get() never creates one", () => {
+    const r = new Metrics.Registry()
+    const h = r.histogramByLabel("t_h", "H.", [1], "region")
+    expect(h.get("r")).toBeUndefined()
+    expect(h.size).toBe(0)
+    const child = h.child("r")!
+    child.observe(0.5)
+    expect(h.child("r")).toBe(child)
+    expect(h.get("r")).toBe(child)
+    expect(h.get("r")!.count).toBe(1)
+  })
+
+  it("caps the number of series: updates for new values are ignored and reported, existing ones still work", () => {
+    const r = new Metrics.Registry()
+    const overflowed: Array<string> = []
+    const g = r.gaugeByLabel("t_capped", "Capped.", "region", {
+      maxSeries: 2,
+      onOverflow: (value) => overflowed.push(value)
+    })
+    g.set("a", 1)
+    g.set("b", 2)
+    g.set("c", 3) // over the cap: ignored
+    g.inc("c")
+    expect(g.child("c")).toBeUndefined()
+    g.set("a", 10) // existing series: fine
+    expect(g.size).toBe(2)
+    expect(g.dropped).toBe(3)
+    expect(overflowed).toEqual(["c", "c", "c"])
+    expect(r.render()).toBe(
+      "# HELP t_capped Capped.\n# TYPE t_capped gauge\nt_capped{region=\"a\"} 10\nt_capped{region=\"b\"} 2\n"
+    )
+    g.delete("b") // frees a slot
+    g.set("c", 3)
+    expect(r.render()).toContain("t_capped{region=\"c\"} 3\n")
+    expect(g.dropped).toBe(3)
+
+    const h = r.histogramByLabel("t_capped_seconds", "H.", [1], "region", { maxSeries: 1 })
+    h.observe("x", 0.5)
+    h.observe("y", 0.5)
+    expect(h.size).toBe(1)
+    expect(h.dropped).toBe(1)
+    expect(h.maxSeries).toBe(1)
+    expect(r.gaugeByLabel("t_default_cap", "D.", "region").maxSeries).toBe(Metrics.DEFAULT_MAX_SERIES)
+  })
+
+  it("rejects bad registrations", () => {
+    const r = new Metrics.Registry({ prefix: "tessera_" })
+    r.gaugeByLabel("tessera_dyn", "x", "region")
+    expect(() => r.gaugeByLabel("tessera_dyn", "x", "region")).toThrow(/registered twice/)
+    expect(() => r.gaugeByLabel("other", "x", "region")).toThrow(/must start with tessera_/)
+    expect(() => r.gaugeByLabel("tessera_a", "x", "le")).toThrow(/invalid label name/)
+    expect(() => r.histogramByLabel("tessera_b", "x", [1], "bad-label")).toThrow(/invalid label name/)
+    expect(() => r.counterByLabel("tessera_c", "x", "region", { maxSeries: 0 })).toThrow(/maxSeries/)
+    expect(() => r.histogramByLabel("tessera_d", "x", [2, 1], "region")).toThrow(/strictly increasing/)
+  })
+})
+
 describe("Tessera metrics", () => {
   const text = Metrics.renderPrometheus()
 
@@ -140,7 +292,20 @@ describe("Tessera metrics", () => {
       ["tessera_auth_total", "counter"],
       ["tessera_storage_flush_total", "counter"],
       ["tessera_storage_flush_errors_total", "counter"],
-      ["tessera_storage_flush_duration_seconds", "histogram"]
+      ["tessera_storage_flush_duration_seconds", "histogram"],
+      ["tessera_metric_series_dropped_total", "counter"],
+      ["tessera_authority_transfer_total", "counter"],
+      ["tessera_authority_transfer_duration_seconds", "histogram"],
+      ["tessera_authority_transfer_failures_total", "counter"],
+      ["tessera_mesh_regions", "gauge"],
+      ["tessera_region_players", "gauge"],
+      ["tessera_region_tick_duration_seconds", "histogram"],
+      ["tessera_relocations_total", "counter"],
+      ["tessera_inputs_forwarded_total", "counter"],
+      ["tessera_mesh_splits_total", "counter"],
+      ["tessera_mesh_merges_total", "counter"],
+      ["tessera_world_deltas_total", "counter"],
+      ["tessera_transfer_log_dropped_total", "counter"]
     ]
     for (const [name, type] of expected) expect(text).toContain(`# TYPE ${name} ${type}\n`)
   })
@@ -163,17 +328,42 @@ describe("Tessera metrics", () => {
         "tessera_auth_total{result=\"rejected\"}",
         "tessera_auth_total{result=\"limited\"}",
         "tessera_tick_duration_seconds_bucket{le=\"0.0001\"}",
-        "tessera_tick_duration_seconds_bucket{le=\"0.1\"}"
+        "tessera_tick_duration_seconds_bucket{le=\"0.1\"}",
+        "tessera_mesh_regions{level=\"0\"}",
+        "tessera_mesh_regions{level=\"4\"}",
+        "tessera_authority_transfer_duration_seconds_bucket{le=\"0.0005\"}",
+        "tessera_authority_transfer_duration_seconds_bucket{le=\"1\"}"
       ]
     ) expect(text).toContain(line + " ")
   })
 
   it("is valid exposition text: every line is a comment or `name{labels} value`", () => {
-    const sampleLine = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*\})? (NaN|[+-]Inf|-?\d+(\.\d+)?(e[+-]?\d+)?)$/
-    expect(text.endsWith("\n")).toBe(true)
-    for (const line of text.slice(0, -1).split("\n")) {
-      if (line.startsWith("# HELP ") || line.startsWith("# TYPE ")) continue
-      expect(line).toMatch(sampleLine)
+    expectValidExposition(text)
+  })
+
+  it("has one mesh level per octree level the config allows", () => {
+    expect(Metrics.MESH_LEVELS).toEqual(Array.from({ length: MAX_MESH_DEPTH + 1 }, (_, i) => String(i)))
+  })
+
+  it("per-region families are capped and count what they drop", () => {
+    expect(Metrics.regionPlayers.maxSeries).toBe(Metrics.REGION_SERIES_MAX)
+    expect(Metrics.regionTickDurationSeconds.maxSeries).toBe(Metrics.REGION_SERIES_MAX)
+    const region = "frontier.world/2/3/0/1"
+    Metrics.regionPlayers.set(region, 12)
+    Metrics.regionTickDurationSeconds.observe(region, 0.004)
+    try {
+      const live = Metrics.renderPrometheus()
+      expect(live).toContain(`tessera_region_players{region="${region}"} 12\n`)
+      expect(live).toContain(`tessera_region_tick_duration_seconds_bucket{region="${region}",le="0.005"} 1\n`)
+      expectValidExposition(live)
+      const dropped = Metrics.metricSeriesDroppedTotal.value
+      for (let i = 0; i <= Metrics.REGION_SERIES_MAX; i++) Metrics.regionPlayers.set(`r${i}`, i)
+      expect(Metrics.regionPlayers.size).toBe(Metrics.REGION_SERIES_MAX)
+      expect(Metrics.metricSeriesDroppedTotal.value).toBe(dropped + 2) // region already held a slot
+    } finally {
+      Metrics.regionPlayers.clear()
+      Metrics.regionTickDurationSeconds.delete(region)
     }
+    expect(Metrics.renderPrometheus()).not.toContain(region)
   })
 })

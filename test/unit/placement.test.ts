@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest"
+import { defaultExperience } from "../../src/config/ConfigSchema.js"
 import type { ExperienceConfig } from "../../src/config/TesseraConfig.js"
 import {
   emptyRegistry,
@@ -9,7 +10,7 @@ import {
   removePlayer
 } from "../../src/scheduler/Placement.js"
 
-const exp = (id: string, maxPlayers: number): ExperienceConfig => ({ id, name: id, tickRate: 20, maxPlayers })
+const exp = (id: string, maxPlayers: number): ExperienceConfig => ({ ...defaultExperience(id), maxPlayers })
 
 const arena = exp("arena", 2)
 const lobby = exp("lobby", 3)

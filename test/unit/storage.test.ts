@@ -63,7 +63,8 @@ describe("Database", () => {
       expect(Fs.existsSync(Path.join(dataDir, "tessera.db"))).toBe(true)
       expect(first.migrations).toEqual([
         { migration_id: 1, name: "initial" },
-        { migration_id: 2, name: "region_membership" }
+        { migration_id: 2, name: "region_membership" },
+        { migration_id: 3, name: "world_mesh" }
       ])
       expect(second).toEqual(first)
       expect(first.tables).toEqual(
@@ -72,7 +73,13 @@ describe("Database", () => {
           "chat_messages_channel_key_id",
           "effect_sql_migrations",
           "players",
-          "players_region_members"
+          "players_region_members",
+          "mesh_directory",
+          "authority_transfers",
+          "authority_transfers_world_started",
+          "world_deltas",
+          "world_deltas_world_xz",
+          "world_delta_seqs"
         ])
       )
       expect(first.mode).toBe("wal")
