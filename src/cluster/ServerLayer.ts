@@ -17,11 +17,15 @@ import { RegionInputBus } from "../region/RegionInputBus.js"
 import { RegionLive } from "../region/RegionLive.js"
 import { SchedulerEntityLive, SchedulerLoopLive } from "../scheduler/SchedulerLive.js"
 import { SessionLive } from "../session/SessionLive.js"
+import * as SessionStore from "../session/SessionStore.js"
 import * as ChatRepository from "../storage/ChatRepository.js"
 import * as Database from "../storage/Database.js"
 import * as PlayerRepository from "../storage/PlayerRepository.js"
 import * as PlayerStateWriter from "../storage/PlayerStateWriter.js"
 import { BootLock } from "../storage/BootLock.js"
+import * as MeshDirectoryRepository from "../storage/MeshDirectoryRepository.js"
+import * as TransferLog from "../storage/TransferLog.js"
+import { MeshDirectories } from "../region/MeshDirectories.js"
 import { Readiness } from "./Readiness.js"
 import type { Role } from "./Roles.js"
 import * as RunnerLayer from "./RunnerLayer.js"
@@ -44,7 +48,10 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
       Presence.layerRedis(),
       ChatRateLimit.layerRedis,
       IpRateLimits.layerRedis,
-      RegionInputBus.layerRedis
+      RegionInputBus.layerRedis,
+      SessionStore.layerRedis({
+        ttlMs: SessionStore.defaultTtlMs(config.cluster.entityMaxIdleSeconds, config.session.resumeWindowSeconds)
+      })
     ).pipe(Layer.provideMerge(redis))
     : Layer.mergeAll(
       ClientDelivery.layerLocal,
@@ -52,7 +59,8 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
       Presence.layerMemory,
       ChatRateLimit.layerMemory,
       IpRateLimits.layerMemory,
-      RegionInputBus.layerNone
+      RegionInputBus.layerNone,
+      SessionStore.layerMemory
     )
   const readiness = config.redis.enabled ? Readiness.layerWithRedis.pipe(Layer.provide(redis)) : Readiness.layer
 
@@ -67,6 +75,8 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
   )
   const base = Layer.mergeAll(
     PlayerStateWriter.layer({ intervalMs: config.storage.writeBehindMs }),
+    TransferLog.layer({ intervalMs: config.storage.writeBehindMs }),
+    MeshDirectories.layer.pipe(Layer.provide(MeshDirectoryRepository.layer)),
     LocalRegions.layer,
     fanOut,
     GameLogicProvider.layerKinematic,

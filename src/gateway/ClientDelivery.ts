@@ -11,8 +11,13 @@ export interface GatewayPort {
   publish(topic: string, frame: Uint8Array): void
   /** Sends to one player's connection; false when the player is not connected here. */
   sendToPlayer(playerId: string, frame: Uint8Array): boolean
-  /** The player's entity moved from one interest cell to another: move its topic subscriptions. */
-  moveCells(playerId: string, regionId: string, fromCell: string | undefined, toCell: string | undefined): void
+  /**
+   * The player's entity moved from one interest cell to another: move its
+   * topic subscriptions. With `fromRegion` (open worlds), the entity arrived
+   * in `regionId` by handoff: the connection's input route and cells switch
+   * from `fromRegion`'s to this region's.
+   */
+  moveCells(playerId: string, regionId: string, fromCell: string | undefined, toCell: string | undefined, fromRegion?: string): void
 }
 
 export class ClientDelivery extends Context.Tag("tessera/ClientDelivery")<ClientDelivery, GatewayPort & {
@@ -30,7 +35,8 @@ export class ClientDelivery extends Context.Tag("tessera/ClientDelivery")<Client
       },
       publish: (topic, frame) => port?.publish(topic, frame),
       sendToPlayer: (playerId, frame) => port?.sendToPlayer(playerId, frame) ?? false,
-      moveCells: (playerId, regionId, fromCell, toCell) => port?.moveCells(playerId, regionId, fromCell, toCell)
+      moveCells: (playerId, regionId, fromCell, toCell, fromRegion) =>
+        port?.moveCells(playerId, regionId, fromCell, toCell, fromRegion)
     }
   })
 }

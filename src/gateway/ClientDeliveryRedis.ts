@@ -37,7 +37,7 @@ export class TopicSubscriptions extends Context.Tag("tessera/TopicSubscriptions"
   })
 }
 
-/** Envelope kinds on a gateway's channel: msgpack `[1, playerId, frame]` / `[2, playerId, regionId, from|null, to|null]`. */
+/** Envelope kinds on a gateway's channel: msgpack `[1, playerId, frame]` / `[2, playerId, regionId, from|null, to|null, fromRegion?]`. */
 export const EnvelopeKind = { Send: 1, MoveCells: 2 } as const
 
 export const encodeSendEnvelope = (playerId: string, frame: Uint8Array): Buffer => encode([EnvelopeKind.Send, playerId, frame])
@@ -46,8 +46,14 @@ export const encodeMoveEnvelope = (
   playerId: string,
   regionId: string,
   fromCell: string | undefined,
-  toCell: string | undefined
-): Buffer => encode([EnvelopeKind.MoveCells, playerId, regionId, fromCell ?? null, toCell ?? null])
+  toCell: string | undefined,
+  fromRegion?: string
+): Buffer =>
+  encode(
+    fromRegion === undefined
+      ? [EnvelopeKind.MoveCells, playerId, regionId, fromCell ?? null, toCell ?? null]
+      : [EnvelopeKind.MoveCells, playerId, regionId, fromCell ?? null, toCell ?? null, fromRegion]
+  )
 
 /** Applies one envelope to the port; false when malformed. */
 export const dispatchEnvelope = (port: GatewayPort, bytes: Uint8Array): boolean => {
@@ -67,11 +73,12 @@ export const dispatchEnvelope = (port: GatewayPort, bytes: Uint8Array): boolean 
       return true
     }
     case EnvelopeKind.MoveCells: {
-      const [, , regionId, from, to] = value as Array<unknown>
+      const [, , regionId, from, to, fromRegion] = value as Array<unknown>
       if (typeof regionId !== "string") return false
       if (from !== null && typeof from !== "string") return false
       if (to !== null && typeof to !== "string") return false
-      port.moveCells(playerId, regionId, from ?? undefined, to ?? undefined)
+      if (fromRegion !== undefined && typeof fromRegion !== "string") return false
+      port.moveCells(playerId, regionId, from ?? undefined, to ?? undefined, fromRegion)
       return true
     }
     default:
@@ -243,17 +250,19 @@ const make = Effect.gen(function*() {
       publishRaw(gatewayChannel(gatewayId), encodeSendEnvelope(playerId, frame))
       return true
     },
-    moveCells: (playerId, regionId, fromCell, toCell) => {
+    moveCells: (playerId, regionId, fromCell, toCell, fromRegion) => {
       if (port !== undefined) {
         if (isClusterGatewayPort(port)) {
-          if (port.hasPlayer(playerId)) return port.moveCells(playerId, regionId, fromCell, toCell)
+          if (port.hasPlayer(playerId)) return port.moveCells(playerId, regionId, fromCell, toCell, fromRegion)
         } else {
           // Cannot tell: apply locally (a no-op for an unknown player) and forward as well.
-          port.moveCells(playerId, regionId, fromCell, toCell)
+          port.moveCells(playerId, regionId, fromCell, toCell, fromRegion)
         }
       }
       const gatewayId = remoteGatewayOf(playerId)
-      if (gatewayId !== undefined) publishRaw(gatewayChannel(gatewayId), encodeMoveEnvelope(playerId, regionId, fromCell, toCell))
+      if (gatewayId !== undefined) {
+        publishRaw(gatewayChannel(gatewayId), encodeMoveEnvelope(playerId, regionId, fromCell, toCell, fromRegion))
+      }
     }
   })
 

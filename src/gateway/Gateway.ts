@@ -18,6 +18,8 @@ import { installClientApi, installNotFound, installOpsApi } from "./HttpApi.js"
 import { InputRouter } from "./InputRouter.js"
 import { IpRateLimits } from "./IpRateLimits.js"
 import { WebSocketHandler } from "./WebSocketHandler.js"
+import { installAuthorityAuditApi } from "./AuthorityAuditApi.js"
+import { MeshDirectories } from "../region/MeshDirectories.js"
 
 export class GatewayListenError extends Error {
   override readonly name = "GatewayListenError"
@@ -55,6 +57,7 @@ export const layer = (options: { readonly clients: boolean }): Layer.Layer<
   | LocalRegions
   | RegionInputBus
   | IpRateLimits
+  | MeshDirectories
   | Sharding.Sharding
 > =>
   Layer.scoped(
@@ -144,6 +147,14 @@ const installClients = (
       presence,
       run
     })
+    if (config.server.dev) {
+      installAuthorityAuditApi(app, {
+        openExperiences: config.experiences.filter((e) => e.world === "open").map((e) => e.id),
+        directories: yield* MeshDirectories,
+        regions: yield* RegionEntity.client,
+        run
+      })
+    }
     ws.install(app)
     ws.attachApp(app)
     delivery.attach(ws)

@@ -25,7 +25,7 @@ const MAX_BODY_BYTES = 4096
 
 export const clientIp = (res: HttpResponse): string => Buffer.from(res.getRemoteAddressAsText()).toString()
 
-const json = (res: HttpResponse, status: string, body: unknown): void => {
+export const json = (res: HttpResponse, status: string, body: unknown): void => {
   res.cork(() => {
     res.writeStatus(status).writeHeader("content-type", "application/json").end(JSON.stringify(body))
   })

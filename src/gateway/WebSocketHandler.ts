@@ -463,10 +463,23 @@ export class WebSocketHandler implements ClusterGatewayPort {
     return true
   }
 
-  moveCells(playerId: string, regionId: string, _fromCell: string | undefined, toCell: string | undefined): void {
+  moveCells(
+    playerId: string,
+    regionId: string,
+    _fromCell: string | undefined,
+    toCell: string | undefined,
+    fromRegion?: string
+  ): void {
     const ws = this.byPlayer.get(playerId)
     if (ws === undefined) return
     const c = ws.getUserData()
+    if (fromRegion !== undefined && c.regionId === fromRegion && fromRegion !== regionId) {
+      // Authority moved to a neighbouring region: inputs go there from now on, and the cells follow.
+      ws.cork(() => this.moveSubscriptions(ws, fromRegion, c.cellKey, undefined))
+      c.regionId = regionId
+      c.cellKey = null
+      Metrics.relocationsTotal.inc()
+    }
     if (c.regionId !== regionId) return
     // Diff from what this socket is subscribed to, which may lag the region's view by a join reply.
     ws.cork(() => this.moveSubscriptions(ws, regionId, c.cellKey, toCell))

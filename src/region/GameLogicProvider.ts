@@ -3,6 +3,8 @@ import { AppConfig } from "../config/AppConfig.js"
 import type { ExperienceConfig } from "../config/TesseraConfig.js"
 import type { GameLogic } from "./GameLogic.js"
 import { makeKinematicLogic } from "./KinematicLogic.js"
+import { meshGeometryOf } from "../config/OpenWorld.js"
+import { worldBox } from "./mesh/MeshGeometry.js"
 
 /**
  * Which game logic a region of an experience runs. Games replace this layer
@@ -14,12 +16,20 @@ export class GameLogicProvider extends Context.Tag("tessera/GameLogicProvider")<
   static readonly layerKinematic: Layer.Layer<GameLogicProvider, never, AppConfig> = Layer.effect(
     GameLogicProvider,
     Effect.map(AppConfig, (config) => {
-      const logic = makeKinematicLogic({
+      const options = {
         maxSpeed: config.region.maxSpeed,
         worldHalfExtent: config.region.worldHalfExtent,
         spawnRadius: config.region.spawnRadius
-      })
-      return { forExperience: () => logic }
+      }
+      const logic = makeKinematicLogic(options)
+      // An open world is bounded by its regions, not by the instance cube.
+      const open = new Map(
+        config.experiences.filter((e) => e.world === "open").map((e) => [
+          e.id,
+          makeKinematicLogic({ ...options, bounds: worldBox(meshGeometryOf(e)) })
+        ])
+      )
+      return { forExperience: (experience) => open.get(experience.id) ?? logic }
     })
   )
 }

@@ -8,6 +8,8 @@ export interface KinematicOptions {
   readonly worldHalfExtent: number
   /** New players spawn on a disc of this radius around the origin at y = 0. */
   readonly spawnRadius: number
+  /** An open world's box, when it is not the cube of worldHalfExtent. */
+  readonly bounds?: { readonly minX: number; readonly minY: number; readonly minZ: number; readonly maxX: number; readonly maxY: number; readonly maxZ: number }
 }
 
 /** FNV-1a over UTF-16 code units (deterministic, platform independent). */
@@ -57,8 +59,13 @@ export const makeKinematicLogic = (options: KinematicOptions): GameLogic => {
   if (!(Number.isFinite(spawnRadius) && spawnRadius >= 0)) {
     throw new Error(`kinematic logic: spawnRadius must be a finite number >= 0, got ${spawnRadius}`)
   }
-  const lo = -worldHalfExtent
-  const hi = worldHalfExtent
+  const b = options.bounds
+  const loX = b?.minX ?? -worldHalfExtent
+  const hiX = b?.maxX ?? worldHalfExtent
+  const loY = b?.minY ?? -worldHalfExtent
+  const hiY = b?.maxY ?? worldHalfExtent
+  const loZ = b?.minZ ?? -worldHalfExtent
+  const hiZ = b?.maxZ ?? worldHalfExtent
 
   const applyInputs = (entities: Map<number, SimEntity>, inputs: InputBuffer): void => {
     const n = inputs.count
@@ -97,9 +104,9 @@ export const makeKinematicLogic = (options: KinematicOptions): GameLogic => {
       let x = e.x + e.vx * dt
       let y = e.y + e.vy * dt
       let z = e.z + e.vz * dt
-      x = x < lo ? lo : x > hi ? hi : x
-      y = y < lo ? lo : y > hi ? hi : y
-      z = z < lo ? lo : z > hi ? hi : z
+      x = x < loX ? loX : x > hiX ? hiX : x
+      y = y < loY ? loY : y > hiY ? hiY : y
+      z = z < loZ ? loZ : z > hiZ ? hiZ : z
       e.x = x
       e.y = y
       e.z = z

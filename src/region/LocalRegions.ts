@@ -1,5 +1,6 @@
 import { Context, Layer } from "effect"
 import type { InputBuffer } from "./InputBuffer.js"
+import type { TransferState } from "./MeshBoundary.js"
 
 /**
  * The in-process fast path: regions active on this runner register their
@@ -12,6 +13,9 @@ export interface LocalRegion {
   inputs(): InputBuffer
   /** A co-located gateway vouches for these entities' connections (see RegionRuntime leases). */
   renewLeases(entityIds: ReadonlyArray<number>, now: number): void
+  /** Open worlds: neighbours in this process hand entities over and share ghosts by direct call. */
+  acceptHandoff?(state: TransferState, pendingInputs: Uint8Array | undefined, now?: number): "accepted" | "duplicate" | "aborted"
+  applyGhosts?(from: string, records: Uint8Array): void
 }
 
 export class LocalRegions extends Context.Tag("tessera/LocalRegions")<LocalRegions, {

@@ -5,6 +5,7 @@ import { ClientDelivery } from "../gateway/ClientDelivery.js"
 import * as Metrics from "../observability/Metrics.js"
 import { GameError } from "../protocol/GameError.js"
 import { ErrorCode } from "../protocol/Opcodes.js"
+import { SessionEntity } from "../session/SessionEntity.js"
 import { PlayerRepository } from "../storage/PlayerRepository.js"
 import { PlayerStateWriter } from "../storage/PlayerStateWriter.js"
 import { FixedTicker } from "./FixedTicker.js"
@@ -15,6 +16,19 @@ import { RegionEntity } from "./RegionEntity.js"
 import { RegionInputBus } from "./RegionInputBus.js"
 import { RegionRuntime } from "./RegionRuntime.js"
 import { cellTopic, experienceOfWorld } from "./WorldIds.js"
+import type { ExperienceConfig } from "../config/TesseraConfig.js"
+import { SCHEDULER_ID, SchedulerEntity } from "../scheduler/SchedulerEntity.js"
+import { TransferLog } from "../storage/TransferLog.js"
+import { HandoffLedger } from "./mesh/HandoffLedger.js"
+import { parseRegionId } from "./mesh/MeshGeometry.js"
+import type { MeshOptions } from "./MeshBoundary.js"
+import { MeshDirectories } from "./MeshDirectories.js"
+import { makeMeshPorts } from "./MeshLink.js"
+
+/** Inputs for an entity that moved on are forwarded this long after its handoff. */
+const FORWARD_TTL_MS = 5_000
+/** A cross-node handoff must settle within this (then the source asks the destination). */
+const TRANSFER_TIMEOUT_MS = 2_000
 
 /** A player's entity outlives its connection's last sign by the resume window plus this. */
 const LEASE_MARGIN_SECONDS = 15
@@ -37,13 +51,44 @@ export const RegionLive = RegionEntity.toLayer(
     const logicProvider = yield* GameLogicProvider
     const inputBus = yield* RegionInputBus
     const scope = yield* Effect.scope
+    const sessions = yield* SessionEntity.client
 
     const experienceId = experienceOfWorld(regionId)
     const experience = config.experiences.find((e) => e.id === experienceId)
     const tickRate = experience?.tickRate ?? 20
     const emptyGraceMs = config.scheduler.emptyInstanceGraceSeconds * 1000
 
-    const runtime = new RegionRuntime(
+    // An open world's region: a piece of its octree, with neighbours, ghosts and handoffs.
+    const meshPlace = experience?.world === "open" ? parseRegionId(regionId) : undefined
+    const worldId = meshPlace?.worldId ?? regionId
+    const transferLog = yield* TransferLog
+    const scheduler = (yield* SchedulerEntity.client)(SCHEDULER_ID)
+    let mesh: MeshOptions | undefined
+    if (meshPlace !== undefined) {
+      const directories = yield* MeshDirectories
+      yield* directories.get(meshPlace.worldId).pipe(Effect.orDie)
+      const regions = yield* RegionEntity.client
+      const forkRuntime = Runtime.runFork(yield* Effect.runtime<never>())
+      mesh = {
+        worldId: meshPlace.worldId,
+        key: meshPlace.key,
+        directory: () => directories.cached(meshPlace.worldId)!,
+        ledger: new HandoffLedger(regionId, {
+          forwardTtlMs: FORWARD_TTL_MS,
+          transferTimeoutMs: TRANSFER_TIMEOUT_MS,
+          incarnation: Date.now().toString(36)
+        }),
+        ports: makeMeshPorts({
+          regionId,
+          runtime: () => runtime,
+          localRegions,
+          regions,
+          fork: (effect) => void forkRuntime(Effect.forkIn(effect, scope))
+        })
+      }
+    }
+
+    const runtime: RegionRuntime = new RegionRuntime(
       {
         regionId,
         tickRate,
@@ -52,15 +97,36 @@ export const RegionLive = RegionEntity.toLayer(
         persistEveryTicks: Math.max(1, Math.round((config.storage.writeBehindMs / 1000) * tickRate))
       },
       // An unknown experience still gets a runtime; its Join fails with a clear error.
-      logicProvider.forExperience(experience ?? { id: experienceId, name: experienceId, tickRate, maxPlayers: 0 }),
+      logicProvider.forExperience(experience ?? ({ ...config.experiences[0], id: experienceId, maxPlayers: 0 } as ExperienceConfig)),
       {
         publishCell: (cellKey, frame) => {
           delivery.publish(cellTopic(regionId, cellKey), frame)
           Metrics.snapshotsPublishedTotal.inc()
         },
         cellChanged: (playerId, from, to) => delivery.moveCells(playerId, regionId, from, to),
-        persist: (entity) => writer.put(stateRow(entity, true))
-      }
+        persist: (entity) => writer.put(stateRow(entity, true)),
+        // The player's gateway switches its input route and cells from the source region to this one.
+        arrived: (entity, from, cellKey) => {
+          delivery.moveCells(entity.playerId, regionId, undefined, cellKey, from)
+          Metrics.players.inc()
+          writer.put(stateRow(entity, true))
+        },
+        transferSettled: (t) => {
+          if (t.outcome === "ok") Metrics.players.dec()
+          transferLog.record({
+            worldId,
+            entityId: t.entityId,
+            playerId: t.playerId,
+            fromRegion: t.from,
+            toRegion: t.to,
+            startedAt: t.startedAt,
+            durationMs: t.durationMs,
+            outcome: t.outcome,
+            reason: t.outcome === "ok" ? null : "the destination refused or did not answer"
+          })
+        }
+      },
+      mesh
     )
     /** The row the writer stores for a player: still a member of this region, or gone from it. */
     const stateRow = (entity: SimEntity, member: boolean) => ({
@@ -104,16 +170,37 @@ export const RegionLive = RegionEntity.toLayer(
         localRegions.unregister(runtime)
         Metrics.regions.dec()
         Metrics.players.dec(runtime.playerCount)
+        if (mesh !== undefined) {
+          Metrics.regionPlayers.delete(regionId)
+          Metrics.regionTickDurationSeconds.delete(regionId)
+        }
       })
     )
 
     let emptySince = Date.now()
     let nextLeaseSweep = 0
+    /** The last second of tick durations (ms), for an open-world region's load report. */
+    const recentTicks: Array<number> = []
     const runTick = () => {
       const started = performance.now()
       runtime.tick()
-      Metrics.tickDurationSeconds.observe((performance.now() - started) / 1000)
+      const seconds = (performance.now() - started) / 1000
+      Metrics.tickDurationSeconds.observe(seconds)
+      if (mesh !== undefined) {
+        Metrics.regionTickDurationSeconds.observe(regionId, seconds)
+        recentTicks.push(seconds * 1000)
+      }
     }
+    const reportLoad = Effect.suspend(() => {
+      const sorted = recentTicks.splice(0).sort((a, b) => a - b)
+      const p99 = sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!
+      Metrics.regionPlayers.set(regionId, runtime.playerCount)
+      return scheduler.ReportLoad({ regionId, players: runtime.playerCount, tickP99Ms: p99 }).pipe(
+        Effect.timeout(Duration.seconds(2)),
+        Effect.catchAllCause(() => Effect.void),
+        Effect.forkIn(scope)
+      )
+    })
 
     const tickLoop = Effect.gen(function*() {
       const ticker = new FixedTicker(tickRate, performance.now())
@@ -123,11 +210,22 @@ export const RegionLive = RegionEntity.toLayer(
         const now = Date.now()
         if (now >= nextLeaseSweep) {
           nextLeaseSweep = now + 1000
+          if (mesh !== undefined) {
+            yield* reportLoad
+            mesh.ledger.sweep(now)
+          }
           for (const gone of runtime.expireLeases(now)) {
             Metrics.players.dec()
             writer.put(stateRow(gone, false))
             yield* Effect.logInfo("removed a player whose connection is gone (lease expired)").pipe(
               Effect.annotateLogs({ playerId: gone.playerId })
+            )
+            // Its gateway died, so no Disconnect will come: the session frees the player's scheduler slot.
+            yield* sessions(gone.playerId).LeaseExpired({ worldId, regionId, entityId: gone.id }).pipe(
+              Effect.timeout(Duration.seconds(10)),
+              Effect.catchAllCause((cause) => Effect.logWarning("could not tell the session of an expired lease", cause)),
+              Effect.annotateLogs({ playerId: gone.playerId }),
+              Effect.forkIn(scope)
             )
           }
         }
@@ -166,7 +264,14 @@ export const RegionLive = RegionEntity.toLayer(
             return yield* new GameError({ code: ErrorCode.UnknownExperience, message: `no experience "${experienceId}"` })
           }
           let entity = runtime.entityOf(payload.playerId)
-          if (entity === undefined) {
+          if (entity === undefined && payload.placement !== undefined && mesh !== undefined) {
+            const { entityId, x, y, z } = payload.placement
+            entity = runtime.addPlayerWithId(payload.playerId, entityId, { x, y, z }, Date.now())
+            Metrics.players.inc()
+          } else if (entity === undefined && mesh !== undefined) {
+            // An open world's entity ids are the world's: without a placement this region cannot take the player.
+            return yield* new GameError({ code: ErrorCode.NotInWorld, message: "the player is no longer in this region; join again" })
+          } else if (entity === undefined) {
             const stored = yield* players.get(payload.playerId).pipe(
               Effect.map(Option.getOrUndefined),
               Effect.catchAll((error) =>
@@ -185,7 +290,7 @@ export const RegionLive = RegionEntity.toLayer(
           yield* startTicking
           return {
             experienceId,
-            worldId: regionId,
+            worldId,
             regionId,
             entityId: entity.id,
             x: entity.x,
@@ -214,6 +319,16 @@ export const RegionLive = RegionEntity.toLayer(
           )
         ),
       Present: ({ payload }) => Effect.sync(() => runtime.renewLeases(payload.entityIds, Date.now())),
+      Handoff: ({ payload }) =>
+        Effect.gen(function*() {
+          const { inputs, ...state } = payload
+          const verdict = runtime.acceptHandoff(state, inputs)
+          if (verdict === "accepted") yield* startTicking
+          return verdict
+        }),
+      AbortHandoff: ({ payload }) => Effect.sync(() => runtime.abortHandoff(payload.transferId)),
+      Ghosts: ({ payload }) => Effect.sync(() => runtime.applyGhosts(payload.from, payload.records)),
+      Authority: () => Effect.sync(() => runtime.authorityClaims()),
       Shutdown: () => stopTicking,
       Info: () => Effect.succeed({ players: runtime.playerCount, tick: runtime.world.tick, ticking: loop !== undefined })
     })

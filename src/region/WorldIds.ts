@@ -4,6 +4,9 @@
  */
 export const instanceWorldId = (experienceId: string, n: number): string => `${experienceId}.${n}`
 
+/** The one persistent world of an open-world experience; its regions are `<worldId>/<level>/<x>/<y>/<z>`. */
+export const openWorldId = (experienceId: string): string => `${experienceId}.world`
+
 export const experienceOfWorld = (worldId: string): string => {
   const dot = worldId.lastIndexOf(".")
   return dot < 0 ? worldId : worldId.slice(0, dot)

@@ -25,11 +25,21 @@ export const SchedulerEntity = Entity.make("Scheduler", [
   /** Places a player in an instance of the experience with room, creating one on demand (idempotent per player). */
   Rpc.make("Place", {
     payload: { experienceId: Schema.String, playerId: Schema.String },
-    success: Schema.Struct({ worldId: Schema.String, regionId: Schema.String, created: Schema.Boolean }),
+    success: Schema.Struct({
+      worldId: Schema.String,
+      regionId: Schema.String,
+      created: Schema.Boolean,
+      /** Open worlds: the player's world-wide entity id and where it enters (its region is the directory's). */
+      placement: Schema.optional(Schema.Struct({ entityId: Schema.Number, x: Schema.Number, y: Schema.Number, z: Schema.Number }))
+    }),
     error: GameError
   }),
   Rpc.make("Left", { payload: { playerId: Schema.String, worldId: Schema.String } }),
   /** Terminates instances empty for longer than the grace period; returns their ids. */
   Rpc.make("Reap", { success: Schema.Array(Schema.String) }),
-  Rpc.make("ListInstances", { success: Schema.Array(InstanceInfo) })
+  Rpc.make("ListInstances", { success: Schema.Array(InstanceInfo) }),
+  /** Open worlds: a region's load, once a second (the split/merge policy's input). */
+  Rpc.make("ReportLoad", { payload: { regionId: Schema.String, players: Schema.Number, tickP99Ms: Schema.Number } }),
+  /** Open worlds: runs the split/merge policy once; returns what it changed. */
+  Rpc.make("MeshTick", { success: Schema.Array(Schema.String) })
 ]).annotate(ClusterSchema.ShardGroup, () => Role.Scheduler)

@@ -1,0 +1,238 @@
+import { SNAPSHOT_RECORD_BYTES, writeSnapshotRecord } from "../protocol/Messages.js"
+import type { SimEntity } from "./GameLogic.js"
+import { InputBuffer } from "./InputBuffer.js"
+import type { HandoffLedger, OutgoingTransfer } from "./mesh/HandoffLedger.js"
+import { boundsOf, type Box, keyString, regionIdOf, type RegionKey } from "./mesh/MeshGeometry.js"
+import type { RegionDirectory } from "./mesh/RegionDirectory.js"
+
+/** An entity's whole state as it crosses from one region to another. */
+export interface TransferState {
+  readonly transferId: string
+  readonly from: string
+  readonly epoch: number
+  readonly entityId: number
+  readonly playerId: string
+  readonly x: number
+  readonly y: number
+  readonly z: number
+  readonly vx: number
+  readonly vy: number
+  readonly vz: number
+  readonly lastSeq: number
+  readonly buttons: number
+}
+
+/** The IO a mesh region asks for; all calls are made from the tick, none may block. */
+export interface MeshPorts {
+  /**
+   * Hand `state` to `transfer.to`. The caller settles it later (or at once, in
+   * process) with `RegionRuntime.settleHandoff`.
+   */
+  handoff(transfer: OutgoingTransfer, state: TransferState): void
+  /** This tick's ghosts for one neighbour (snapshot records; empty = none any more). */
+  ghosts(to: string, tick: number, records: Uint8Array): void
+  /** Inputs that reached us for an entity another region now owns. */
+  forwardInputs(to: string, bytes: Uint8Array): void
+}
+
+export interface MeshOptions {
+  readonly worldId: string
+  readonly key: RegionKey
+  /** The current directory (it changes when regions split or merge). */
+  readonly directory: () => RegionDirectory
+  readonly ledger: HandoffLedger
+  readonly ports: MeshPorts
+}
+
+/** Ghosts not refreshed for this many ticks are dropped (their source stopped sending). */
+const GHOST_STALE_TICKS = 10
+
+/**
+ * The open-world side of a region: which of its entities cross a boundary
+ * (handoff, with the directory's hysteresis), which are near enough to a
+ * neighbour to be replicated there as ghosts, and where inputs for entities
+ * that left are forwarded. Pure bookkeeping; IO goes through MeshPorts.
+ */
+export class MeshBoundary {
+  readonly regionId: string
+  readonly box: Box
+  /** entity id -> authority epoch (raised by one at every handoff). */
+  readonly epochs = new Map<number, number>()
+  /** Read-only copies of neighbours' entities near our border. */
+  readonly ghosts = new Map<number, { entity: SimEntity; from: string; seenTick: number }>()
+  private readonly inner: Box
+  private readonly batches = new Map<string, { view: DataView; bytes: Uint8Array; used: number }>()
+  /** Neighbours that got a non-empty ghost batch last tick (they get an empty one when it empties). */
+  private ghostedLastTick = new Set<string>()
+  private readonly forwards = new Map<string, InputBuffer>()
+
+  constructor(readonly options: MeshOptions) {
+    this.regionId = regionIdOf(options.worldId, options.key)
+    const directory = options.directory()
+    this.box = boundsOf(directory.geometry, options.key)
+    const o = directory.geometry.overlap
+    this.inner = {
+      minX: this.box.minX + o,
+      minY: this.box.minY + o,
+      minZ: this.box.minZ + o,
+      maxX: this.box.maxX - o,
+      maxY: this.box.maxY - o,
+      maxZ: this.box.maxZ - o
+    }
+  }
+
+  epochOf(entityId: number): number {
+    return this.epochs.get(entityId) ?? 0
+  }
+
+  /**
+   * Splits a tick's inputs: those for entities another region now owns are
+   * forwarded there (not lost), those for entities in flight are kept for
+   * the transfer's outcome. Returns true if anything was taken out.
+   */
+  routeInputs(
+    batch: InputBuffer,
+    owned: ReadonlyMap<number, SimEntity>,
+    inFlight: ReadonlyMap<number, { pending: InputBuffer }>,
+    now: number
+  ): void {
+    const n = batch.count
+    for (let i = 0; i < n; i++) {
+      const id = batch.entityId(i)
+      if (owned.has(id)) continue
+      const flight = inFlight.get(id)
+      if (flight !== undefined) {
+        flight.pending.push(id, batch.seq(i), batch.dx(i), batch.dy(i), batch.dz(i), batch.buttons(i))
+        continue
+      }
+      const to = this.options.ledger.forwardTo(id, now)
+      if (to === undefined) continue
+      let buffer = this.forwards.get(to)
+      if (buffer === undefined) this.forwards.set(to, (buffer = new InputBuffer(16)))
+      buffer.push(id, batch.seq(i), batch.dx(i), batch.dy(i), batch.dz(i), batch.buttons(i))
+    }
+    if (this.forwards.size === 0) return
+    for (const [to, buffer] of this.forwards) {
+      if (buffer.count > 0) this.options.ports.forwardInputs(to, buffer.toBytes())
+      buffer.clear()
+    }
+    this.forwards.clear()
+  }
+
+  /**
+   * After the step: the entities that must move to another region (a region
+   * that is no longer a leaf, after a split or merge, hands over everything),
+   * and this tick's ghost batches for the neighbours.
+   */
+  afterStep(entities: Iterable<SimEntity>, tick: number, leaving: Array<{ entity: SimEntity; to: string }>): void {
+    const directory = this.options.directory()
+    const key = this.options.key
+    const isLeaf = directory.isLeaf(key)
+    const worldId = this.options.worldId
+    for (const e of entities) {
+      const p = e
+      const target = isLeaf ? directory.handoffTarget(p, key) : directory.locate(p)
+      if (target !== undefined && keyString(target) !== keyString(key)) {
+        leaving.push({ entity: e, to: regionIdOf(worldId, target) })
+        continue
+      }
+      if (!isLeaf || this.insideInner(e)) continue
+      for (const neighbour of directory.ghostTargets(p, key)) {
+        this.addGhostRecord(regionIdOf(worldId, neighbour), e)
+      }
+    }
+    this.flushGhosts(tick)
+  }
+
+  /** Replaces the ghosts `from` sent with this batch; returns entities to (re)place in the grid and ids to remove. */
+  applyGhosts(
+    from: string,
+    tick: number,
+    records: Uint8Array,
+    isOwned: (entityId: number) => boolean,
+    place: (entity: SimEntity) => void,
+    remove: (entityId: number) => void
+  ): void {
+    const view = new DataView(records.buffer, records.byteOffset, records.byteLength)
+    const seen = new Set<number>()
+    for (let o = 0; o + SNAPSHOT_RECORD_BYTES <= records.byteLength; o += SNAPSHOT_RECORD_BYTES) {
+      const id = view.getUint32(o, true)
+      if (isOwned(id)) continue
+      seen.add(id)
+      let ghost = this.ghosts.get(id)
+      if (ghost === undefined) {
+        ghost = {
+          entity: { id, playerId: "", x: 0, y: 0, z: 0, vx: 0, vy: 0, vz: 0, lastSeq: 0, buttons: 0 },
+          from,
+          seenTick: tick
+        }
+        this.ghosts.set(id, ghost)
+      }
+      ghost.from = from
+      ghost.seenTick = tick
+      ghost.entity.x = view.getFloat32(o + 4, true)
+      ghost.entity.y = view.getFloat32(o + 8, true)
+      ghost.entity.z = view.getFloat32(o + 12, true)
+      ghost.entity.lastSeq = view.getUint32(o + 16, true)
+      place(ghost.entity)
+    }
+    for (const [id, ghost] of this.ghosts) {
+      if (ghost.from === from && !seen.has(id)) {
+        this.ghosts.delete(id)
+        remove(id)
+      }
+    }
+  }
+
+  /** Drops ghosts whose source went quiet; `localTick` is this region's tick. */
+  expireGhosts(localTick: number, remove: (entityId: number) => void): void {
+    for (const [id, ghost] of this.ghosts) {
+      if (localTick - ghost.seenTick > GHOST_STALE_TICKS) {
+        this.ghosts.delete(id)
+        remove(id)
+      }
+    }
+  }
+
+  /** Forgets a ghost (its entity became ours). */
+  dropGhost(entityId: number): boolean {
+    return this.ghosts.delete(entityId)
+  }
+
+  private insideInner(p: { x: number; y: number; z: number }): boolean {
+    const b = this.inner
+    return p.x >= b.minX && p.x < b.maxX && p.y >= b.minY && p.y < b.maxY && p.z >= b.minZ && p.z < b.maxZ
+  }
+
+  private addGhostRecord(to: string, e: SimEntity): void {
+    let batch = this.batches.get(to)
+    if (batch === undefined) {
+      const bytes = new Uint8Array(16 * SNAPSHOT_RECORD_BYTES)
+      batch = { bytes, view: new DataView(bytes.buffer), used: 0 }
+      this.batches.set(to, batch)
+    }
+    if (batch.used + SNAPSHOT_RECORD_BYTES > batch.bytes.byteLength) {
+      const bytes = new Uint8Array(batch.bytes.byteLength * 2)
+      bytes.set(batch.bytes.subarray(0, batch.used))
+      batch.bytes = bytes
+      batch.view = new DataView(bytes.buffer)
+    }
+    writeSnapshotRecord(batch.view, batch.used, e.id, e.x, e.y, e.z, e.lastSeq > 0 ? e.lastSeq : 0)
+    batch.used += SNAPSHOT_RECORD_BYTES
+  }
+
+  private flushGhosts(tick: number): void {
+    const sent = new Set<string>()
+    for (const [to, batch] of this.batches) {
+      if (batch.used === 0) continue
+      // A copy: the receiver may keep it (remote) while we reuse the batch next tick.
+      this.options.ports.ghosts(to, tick, batch.bytes.slice(0, batch.used))
+      batch.used = 0
+      sent.add(to)
+    }
+    for (const to of this.ghostedLastTick) {
+      if (!sent.has(to)) this.options.ports.ghosts(to, tick, new Uint8Array(0))
+    }
+    this.ghostedLastTick = sent
+  }
+}
