@@ -1,3 +1,4 @@
+import { makeThrottledWarning } from "../observability/ThrottledWarning.js"
 import { Cause, Context, Duration, Effect, Layer, Runtime } from "effect"
 import { decode, encode } from "../protocol/Codec.js"
 import type { Location } from "../protocol/Location.js"
@@ -100,21 +101,9 @@ const makeRedis = (options: SessionStoreRedisOptions) =>
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const readTimeout = Duration.millis(options.readTimeoutMs ?? 1000)
 
-    let lastLogAt = -Infinity
-    let suppressed = 0
+    const warn = makeThrottledWarning("session store", LOG_EVERY_MS)
     const failed = (what: string, playerId: string, e: unknown) =>
-      Effect.suspend(() => {
-        const now = Date.now()
-        if (now - lastLogAt < LOG_EVERY_MS) {
-          suppressed++
-          return Effect.void
-        }
-        lastLogAt = now
-        const more = suppressed > 0 ? ` (${suppressed} more failures since the last report)` : ""
-        suppressed = 0
-        return Effect.logWarning(`session store ${what} failed: ${e instanceof Error ? e.message : String(e)}${more}`)
-          .pipe(Effect.annotateLogs({ playerId }))
-      })
+      warn(what, e).pipe(Effect.annotateLogs({ playerId }))
 
     return SessionStore.of({
       load: (playerId) =>

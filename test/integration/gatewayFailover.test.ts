@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TesseraClient } from "../../src/client/TesseraClient.js"
-import { connectGuest, sleep, waitFor, walk } from "../support/clients.js"
+import { connectGuest, sleep, waitFor, walk, waitForAsync } from "../support/clients.js"
 import { type ClusterNode, startCluster } from "../support/Cluster.js"
 
 /**
@@ -23,12 +23,6 @@ afterAll(async () => {
   await cluster?.stop()
 })
 
-const waitForAsync = async (what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
-    if (await check()) return
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-}
 
 const online = async (url: string) =>
   (await (await fetch(`${url}/v1/online`)).json()) as { total: number; experiences: Record<string, number> }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TesseraClient } from "../../src/client/TesseraClient.js"
-import { connectGuest, sleep, waitFor, walk } from "../support/clients.js"
+import { connectGuest, sleep, waitFor, walk, waitForAsync } from "../support/clients.js"
 import { type ClusterNode, startCluster } from "../support/Cluster.js"
 
 /**
@@ -28,12 +28,6 @@ afterAll(async () => {
   await cluster?.stop()
 })
 
-const waitForAsync = async (what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
-    if (await check()) return
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-}
 
 /** Lease of an entity nobody vouches for: resume window (4 s) + 15 s margin (RegionLive). */
 const LEASE_MS = (4 + 15) * 1000

@@ -19,6 +19,14 @@ export const waitFor = async <A>(
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** Polls an async `check` every 100 ms until it returns true. */
+export const waitForAsync = async (what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
+    if (await check()) return
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
 /** A guest client of the real SDK over the real `ws` WebSocket, connected (Welcome received). */
 export const connectGuest = async (
   server: ServerProcess,

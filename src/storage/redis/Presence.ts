@@ -1,3 +1,4 @@
+import { makeThrottledWarning } from "../../observability/ThrottledWarning.js"
 import { Context, Duration, Effect, Layer, Schedule } from "effect"
 import { decode } from "../../protocol/Codec.js"
 import { LuaScript, RedisConnection } from "./RedisConnection.js"
@@ -336,20 +337,7 @@ const makeRedis = (options: PresenceRedisOptions) =>
     /** Gateways this process heartbeats; `dirty` when a write failed and must be reconciled. */
     const gateways = new Map<string, { dirty: boolean }>()
 
-    let lastLogAt = -Infinity
-    let suppressed = 0
-    const failed = (what: string, e: unknown) =>
-      Effect.suspend(() => {
-        const now = Date.now()
-        if (now - lastLogAt < LOG_EVERY_MS) {
-          suppressed++
-          return Effect.void
-        }
-        lastLogAt = now
-        const more = suppressed > 0 ? ` (${suppressed} more failures since the last report)` : ""
-        suppressed = 0
-        return Effect.logWarning(`presence ${what} failed: ${e instanceof Error ? e.message : String(e)}${more}`)
-      })
+    const failed = makeThrottledWarning("presence", LOG_EVERY_MS)
 
     const attempt = <A>(what: string, run: () => Promise<A>, onError: () => void) =>
       Effect.tryPromise(run).pipe(
