@@ -107,6 +107,8 @@ export const RegionLive = RegionEntity.toLayer(
         persist: (entity) => writer.put(stateRow(entity, true)),
         // The player's gateway switches its input route and cells from the source region to this one.
         arrived: (entity, from, cellKey) => {
+          // A neighbour in this process hands over by direct call: this region may have stopped ticking while empty.
+          if (loop === undefined) Runtime.runFork(effectRuntime)(startTicking)
           delivery.moveCells(entity.playerId, regionId, undefined, cellKey, from)
           Metrics.players.inc()
           writer.put(stateRow(entity, true))
