@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { startCluster, type ClusterNode } from "../support/Cluster.js"
+import { connectGuest, waitFor, waitForAsync } from "../support/clients.js"
+import { auditOf, openWorldToml, walkAcross, type Axis, type Crossing } from "../support/openWorldWalk.js"
+
+/**
+ * The border walk with the two regions on different runner processes: the
+ * handoff, ghosts and forwarded inputs go through entity messages between
+ * runners, and the gateway relocation through Redis.
+ */
+let cluster: Awaited<ReturnType<typeof startCluster>>
+const stops: Array<() => Promise<unknown>> = []
+
+beforeAll(async () => {
+  cluster = await startCluster(["gateway,session,scheduler,expert:chat", "region", "region"], {
+    toml: openWorldToml(),
+    // Two shards for two region runners: each hosts some of the four root regions.
+    env: { TESSERA_CLUSTER_SHARDS_PER_GROUP: "2" }
+  })
+}, 120_000)
+afterAll(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop()
+  await cluster?.stop()
+})
+
+const rootId = (x: number, z: number) => `frontier.world/0/${x}/0/${z}`
+
+/** Which region runner hosts each active region, from its per-region player gauge. */
+const hosts = async (nodes: ReadonlyArray<ClusterNode>): Promise<Map<string, number>> => {
+  const found = new Map<string, number>()
+  for (const [i, node] of nodes.entries()) {
+    const text = await (await fetch(`${node.server.httpUrl}/metrics`)).text()
+    for (const m of text.matchAll(/^tessera_region_players\{region="([^"]+)"\}/gm)) found.set(m[1]!, i)
+  }
+  return found
+}
+
+/** A border between two root regions hosted on different runners, as a walk along one axis in one lane. */
+const crossRunnerCrossing = (hosted: Map<string, number>): Crossing | undefined => {
+  const lanes: Array<{ axis: Axis; a: string; b: string; lane: number }> = [
+    { axis: "x", a: rootId(0, 0), b: rootId(1, 0), lane: -10 },
+    { axis: "x", a: rootId(0, 1), b: rootId(1, 1), lane: 10 },
+    { axis: "z", a: rootId(0, 0), b: rootId(0, 1), lane: -10 },
+    { axis: "z", a: rootId(1, 0), b: rootId(1, 1), lane: 10 }
+  ]
+  const pick = lanes.find(({ a, b }) => hosted.has(a) && hosted.has(b) && hosted.get(a) !== hosted.get(b))
+  return pick && { axis: pick.axis, lane: pick.lane }
+}
+
+describe("open world across runners", () => {
+  it("the border walk with the two regions on different runners: one handoff by entity message, acks without a gap", async () => {
+    const gateway = cluster.nodes.find((n) => n.roles.startsWith("gateway"))!.server
+    const regionNodes = cluster.nodes.filter((n) => n.roles === "region")
+    // Wake every root region (the audit asks each leaf), then see where each one lives.
+    let hosted = new Map<string, number>()
+    await waitForAsync("all four roots hosted", async () => {
+      const audit = await auditOf(gateway.httpUrl).catch(() => undefined)
+      if (audit?.regions !== 4) return false
+      hosted = await hosts(regionNodes)
+      // Until the second runner has registered, the first may hold both shards: wait for the rebalance.
+      return hosted.size === 4 && crossRunnerCrossing(hosted) !== undefined
+    }, 60_000)
+    const crossing = crossRunnerCrossing(hosted)
+    expect(crossing, `a border between runners (hosts: ${JSON.stringify([...hosted])})`).toBeDefined()
+
+    const result = await walkAcross(gateway.httpUrl, (id) => connectGuest(gateway, id), crossing!, (stop) => void stops.push(stop))
+    expect(result.seenAt, "E saw W through a ghost (an entity message between runners) before W crossed").toBeDefined()
+    expect(result.seenAt!).toBeLessThan(0)
+    expect(result.audits).toBeGreaterThan(5)
+    expect(result.violations).toEqual([])
+    expect(result.after.violations).toEqual([])
+    expect(result.after.entities).toBe(2)
+    for (let i = 1; i < result.acks.length; i++) expect(result.acks[i]!).toBeGreaterThanOrEqual(result.acks[i - 1]!)
+    expect(result.west.lastAckedSeq).toBe(result.lastSeq)
+    // W keeps playing: inputs now reach the other runner's region.
+    const seq = result.west.sendInput(0, 0, 0)
+    await waitFor("acks from the new region", () => result.west.lastAckedSeq >= seq, 5_000)
+    const transfers = await Promise.all(regionNodes.map((n) => n.server.metric("tessera_authority_transfer_total")))
+    expect(transfers.reduce((a, b) => a + (Number.isNaN(b) ? 0 : b), 0)).toBeGreaterThanOrEqual(1)
+    const failures = await Promise.all(regionNodes.map((n) => n.server.metric("tessera_authority_transfer_failures_total")))
+    expect(failures.every((f) => f === 0 || Number.isNaN(f))).toBe(true)
+    expect(await gateway.metric("tessera_relocations_total")).toBeGreaterThanOrEqual(1)
+    await waitFor("E sees W", () => result.east.world.entities.has(result.w.entityId))
+  }, 120_000)
+})
