@@ -64,7 +64,8 @@ describe("Database", () => {
       expect(first.migrations).toEqual([
         { migration_id: 1, name: "initial" },
         { migration_id: 2, name: "region_membership" },
-        { migration_id: 3, name: "world_mesh" }
+        { migration_id: 3, name: "world_mesh" },
+        { migration_id: 4, name: "control_plane" }
       ])
       expect(second).toEqual(first)
       expect(first.tables).toEqual(
@@ -79,7 +80,10 @@ describe("Database", () => {
           "authority_transfers_world_started",
           "world_deltas",
           "world_deltas_world_xz",
-          "world_delta_seqs"
+          "world_delta_seqs",
+          "audit_log",
+          "audit_log_at",
+          "scheduler_state"
         ])
       )
       expect(first.mode).toBe("wal")
