@@ -10,7 +10,8 @@
 #
 # Env: PORT (7350), CCUS ("200 1200 2000"), DURATION (20, seconds per window),
 #      RAMP (200 bots/s), PAUSE (3, seconds between runs), SERVER_CORE (0), BOT_CORE (1),
-#      KEEP_DATA (1 keeps the temp data dir and server log), CONFIG (bench/crowd.toml).
+#      KEEP_DATA (1 keeps the temp data dir and server log), CONFIG (bench/crowd.toml),
+#      BOT_SCRIPT (bench/crowd.ts; bench/open-world.sh runs bench/open-world.ts), BOT_ARGS (extra bot flags).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ PAUSE=${PAUSE:-3}
 SERVER_CORE=${SERVER_CORE:-0}
 BOT_CORE=${BOT_CORE:-1}
 CONFIG=${CONFIG:-bench/crowd.toml}
+BOT_SCRIPT=${BOT_SCRIPT:-bench/crowd.ts}
+read -r -a bot_args <<<"${BOT_ARGS:-}"
 BASE="http://127.0.0.1:${PORT}"
 
 log() { printf 'crowd.sh: %s\n' "$*" >&2; }
@@ -122,8 +125,8 @@ for ccu in $CCUS; do
     exit 1
   fi
   log "ccu=${ccu}: rooms of ${ROOM_SIZE}, ${DURATION}s window"
-  if ! ${bot_pin[@]+"${bot_pin[@]}"} node --import tsx bench/crowd.ts \
-    --url "ws://127.0.0.1:${PORT}" --ccu "$ccu" --room-size "$ROOM_SIZE" \
+  if ! ${bot_pin[@]+"${bot_pin[@]}"} node --import tsx "$BOT_SCRIPT" \
+    --url "ws://127.0.0.1:${PORT}" --ccu "$ccu" --room-size "$ROOM_SIZE" ${bot_args[@]+"${bot_args[@]}"} \
     --seconds "$DURATION" --ramp "$RAMP" --server-pid "$SERVER_PID"; then
     log "ccu=${ccu}: the bot run failed"
     failures=$((failures + 1))

@@ -33,6 +33,8 @@ export interface CrowdOptions {
   readonly devicePrefix?: string
   /** Called once a second. */
   readonly onProgress?: (progress: CrowdProgress) => void
+  /** Called right as the measured window opens and closes (e.g. to read server metrics at its edges). */
+  readonly onWindow?: (edge: "start" | "end") => void
 }
 
 export type CrowdPhase = "ramp" | "warmup" | "measure" | "closing"
@@ -500,8 +502,10 @@ export const runCrowd = async (options: CrowdOptions): Promise<CrowdResult> => {
     const cpu0 = serverPid !== undefined ? readProcessCpuSeconds(serverPid) : undefined
     const bot0 = process.cpuUsage()
     const t0 = now()
+    options.onWindow?.("start")
     await sleep(seconds * 1000)
     const t1 = now()
+    options.onWindow?.("end")
     const c1 = counters()
     const cpu1 = serverPid !== undefined ? readProcessCpuSeconds(serverPid) : undefined
     const botCpu = process.cpuUsage(bot0)
