@@ -110,6 +110,14 @@ export const RegionLive = RegionEntity.toLayer(
           // A neighbour in this process hands over by direct call: this region may have stopped ticking while empty.
           if (loop === undefined) Runtime.runFork(effectRuntime)(startTicking)
           delivery.moveCells(entity.playerId, regionId, undefined, cellKey, from)
+          // The session follows too (resume, leave and lease expiry address this region from now on).
+          Runtime.runFork(effectRuntime)(
+            sessions(entity.playerId).Relocated({ worldId, fromRegion: from, regionId, entityId: entity.id }).pipe(
+              Effect.timeout(Duration.seconds(10)),
+              Effect.catchAllCause((cause) => Effect.logDebug("could not tell the session of a relocation", cause)),
+              Effect.forkIn(scope)
+            )
+          )
           Metrics.players.inc()
           writer.put(stateRow(entity, true))
         },

@@ -55,5 +55,13 @@ export const SessionEntity = Entity.make("Session", [
    */
   Rpc.make("LeaseExpired", {
     payload: { worldId: Schema.String, regionId: Schema.String, entityId: Schema.Number }
+  }),
+  /**
+   * Open worlds: the player's entity was handed from `fromRegion` to
+   * `regionId` (same world, same world-wide entity id). The session follows,
+   * so a resume, a leave or a lease expiry addresses the region that has it.
+   */
+  Rpc.make("Relocated", {
+    payload: { worldId: Schema.String, fromRegion: Schema.String, regionId: Schema.String, entityId: Schema.Number }
   })
 ]).annotate(ClusterSchema.ShardGroup, () => Role.Session)

@@ -50,11 +50,26 @@ const bounded = <A, E>(what: string, effect: Effect.Effect<A, E>): Effect.Effect
  */
 export const leaseExpiryApplies = (
   current: { readonly location: Location | null; readonly entityId: number | null },
-  expired: { readonly regionId: string; readonly entityId: number }
+  expired: { readonly worldId: string; readonly regionId: string; readonly entityId: number }
 ): boolean =>
   current.location === null ||
   (current.location.regionId === expired.regionId &&
-    (current.entityId === null || current.entityId === expired.entityId))
+    (current.entityId === null || current.entityId === expired.entityId)) ||
+  // An open world's entity ids are the world's: the entity may have moved on since the session last heard.
+  (current.location.worldId === expired.worldId && current.entityId === expired.entityId)
+
+/**
+ * Whether a relocation applies to where the session thinks the player is:
+ * the same world, and the region it left (or the entity it knows), not a
+ * stale message about an earlier stay.
+ */
+export const relocationApplies = (
+  current: { readonly location: Location | null; readonly entityId: number | null },
+  moved: { readonly worldId: string; readonly fromRegion: string; readonly entityId: number }
+): boolean =>
+  current.location !== null &&
+  current.location.worldId === moved.worldId &&
+  (current.entityId === moved.entityId || (current.entityId === null && current.location.regionId === moved.fromRegion))
 
 /**
  * Session entity handlers. While the player is connected the session gets no
@@ -227,7 +242,14 @@ export const SessionLive = Effect.gen(function*() {
             }
             yield* bounded("scheduler left", scheduler(SCHEDULER_ID).Left({ playerId, worldId })).pipe(Effect.ignore)
             yield* Effect.logInfo("player's region lease expired; its place is freed")
-          }).pipe(Effect.annotateLogs({ playerId, worldId: payload.worldId, regionId: payload.regionId }))
+          }).pipe(Effect.annotateLogs({ playerId, worldId: payload.worldId, regionId: payload.regionId })),
+        Relocated: ({ payload }) =>
+          Effect.suspend(() => {
+            if (!relocationApplies({ location, entityId }, payload) || location === null) return Effect.void
+            location = { ...location, regionId: payload.regionId }
+            entityId = payload.entityId
+            return persist
+          })
       })
     }),
     { maxIdleTime }

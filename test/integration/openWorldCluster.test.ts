@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startCluster, type ClusterNode } from "../support/Cluster.js"
 import { connectGuest, waitFor, waitForAsync } from "../support/clients.js"
-import { auditOf, openWorldToml, walkAcross, type Axis, type Crossing } from "../support/openWorldWalk.js"
+import { auditOf, openWorldToml, stopAt, walkAcross, walkTo, type Axis, type Crossing } from "../support/openWorldWalk.js"
 
 /**
  * The border walk with the two regions on different runner processes: the
@@ -12,7 +12,7 @@ let cluster: Awaited<ReturnType<typeof startCluster>>
 const stops: Array<() => Promise<unknown>> = []
 
 beforeAll(async () => {
-  cluster = await startCluster(["gateway,session,scheduler,expert:chat", "region", "region"], {
+  cluster = await startCluster(["gateway", "gateway", "session,scheduler,expert:chat", "region", "region"], {
     toml: openWorldToml(),
     // Two shards for two region runners: each hosts some of the four root regions.
     env: { TESSERA_CLUSTER_SHARDS_PER_GROUP: "2" }
@@ -36,7 +36,7 @@ const hosts = async (nodes: ReadonlyArray<ClusterNode>): Promise<Map<string, num
 }
 
 /** A border between two root regions hosted on different runners, as a walk along one axis in one lane. */
-const crossRunnerCrossing = (hosted: Map<string, number>): Crossing | undefined => {
+const crossRunnerCrossing = (hosted: Map<string, number>): (Crossing & { readonly from: string; readonly to: string }) | undefined => {
   const lanes: Array<{ axis: Axis; a: string; b: string; lane: number }> = [
     { axis: "x", a: rootId(0, 0), b: rootId(1, 0), lane: -10 },
     { axis: "x", a: rootId(0, 1), b: rootId(1, 1), lane: 10 },
@@ -44,12 +44,13 @@ const crossRunnerCrossing = (hosted: Map<string, number>): Crossing | undefined 
     { axis: "z", a: rootId(1, 0), b: rootId(1, 1), lane: 10 }
   ]
   const pick = lanes.find(({ a, b }) => hosted.has(a) && hosted.has(b) && hosted.get(a) !== hosted.get(b))
-  return pick && { axis: pick.axis, lane: pick.lane }
+  return pick && { axis: pick.axis, lane: pick.lane, from: pick.a, to: pick.b }
 }
 
 describe("open world across runners", () => {
   it("the border walk with the two regions on different runners: one handoff by entity message, acks without a gap", async () => {
-    const gateway = cluster.nodes.find((n) => n.roles.startsWith("gateway"))!.server
+    const [gateway, spareGateway] = cluster.nodes.filter((n) => n.roles === "gateway").map((n) => n.server)
+    if (gateway === undefined || spareGateway === undefined) throw new Error("two gateways expected")
     const regionNodes = cluster.nodes.filter((n) => n.roles === "region")
     // Wake every root region (the audit asks each leaf), then see where each one lives.
     let hosted = new Map<string, number>()
@@ -63,7 +64,8 @@ describe("open world across runners", () => {
     const crossing = crossRunnerCrossing(hosted)
     expect(crossing, `a border between runners (hosts: ${JSON.stringify([...hosted])})`).toBeDefined()
 
-    const result = await walkAcross(gateway.httpUrl, (id) => connectGuest(gateway, id), crossing!, (stop) => void stops.push(stop))
+    // Audits go through the spare gateway, which outlives the players' one.
+    const result = await walkAcross(spareGateway.httpUrl, (id) => connectGuest(gateway, id, { gateways: [spareGateway.httpUrl] }), crossing!, (stop) => void stops.push(stop))
     expect(result.seenAt, "E saw W through a ghost (an entity message between runners) before W crossed").toBeDefined()
     expect(result.seenAt!).toBeLessThan(0)
     expect(result.audits).toBeGreaterThan(5)
@@ -81,5 +83,25 @@ describe("open world across runners", () => {
     expect(failures.every((f) => f === 0 || Number.isNaN(f))).toBe(true)
     expect(await gateway.metric("tessera_relocations_total")).toBeGreaterThanOrEqual(1)
     await waitFor("E sees W", () => result.east.world.entities.has(result.w.entityId))
+
+    // The session followed the relocation: with W's gateway killed outright (it never hands its copy of
+    // the location back), W resumes through the other gateway into the region that has its entity now.
+    // The session must not already point there by chance (the region W joined in): if it does, walk W back over.
+    let finalRegion = crossing!.to
+    if (result.w.regionId === finalRegion) {
+      await walkTo(result.west, crossing!.axis, -14)
+      await stopAt(result.west)
+      finalRegion = crossing!.from
+    }
+    expect(finalRegion).not.toBe(result.w.regionId)
+    let resumed: boolean | undefined
+    result.west.on("reconnected", (r) => (resumed = r))
+    expect((await gateway.stop("SIGKILL")).signal).toBe("SIGKILL")
+    await waitFor("W resumed through the spare gateway", () => resumed, 20_000)
+    expect(resumed).toBe(true)
+    expect(result.west.joined?.regionId).toBe(finalRegion)
+    expect(result.west.entityId).toBe(result.w.entityId)
+    const again = result.west.sendInput(0, 0, 0)
+    await waitFor("acks after the resume", () => result.west.lastAckedSeq >= again, 10_000)
   }, 120_000)
 })

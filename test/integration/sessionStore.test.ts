@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { Redis } from "ioredis"
 import { afterAll, beforeAll } from "vitest"
-import { leaseExpiryApplies } from "../../src/session/SessionLive.js"
+import { leaseExpiryApplies, relocationApplies } from "../../src/session/SessionLive.js"
 import * as SessionStore from "../../src/session/SessionStore.js"
 import * as RedisConnection from "../../src/storage/redis/RedisConnection.js"
 
@@ -90,7 +90,7 @@ describe("SessionStore", () => {
 })
 
 describe("leaseExpiryApplies", () => {
-  const expired = { regionId: "lobby.1", entityId: 7 }
+  const expired = { worldId: "lobby.1", regionId: "lobby.1", entityId: 7 }
   it.each([
     ["the session points at that region and entity", { location: lobby1, entityId: 7 }, true],
     ["the session points at that region, entity unknown (the gateway's copy)", { location: lobby1, entityId: null }, true],
@@ -99,5 +99,32 @@ describe("leaseExpiryApplies", () => {
     ["the player resumed or rejoined there with a new entity", { location: lobby1, entityId: 9 }, false]
   ])("%s -> %s", (_what, current, applies) => {
     expect(leaseExpiryApplies(current, expired)).toBe(applies)
+  })
+
+  // Open worlds: entity ids are world-wide, and the entity may have been handed to another region.
+  const world = { experienceId: "frontier", worldId: "frontier.world", regionId: "frontier.world/0/0/0/0" }
+  const expiredThere = { worldId: "frontier.world", regionId: "frontier.world/0/1/0/0", entityId: 41 }
+  it.each([
+    ["the session has not heard of the relocation yet", { location: world, entityId: 41 }, true],
+    ["the session followed the relocation", { location: { ...world, regionId: expiredThere.regionId }, entityId: 41 }, true],
+    ["the player rejoined the world with another entity", { location: world, entityId: 42 }, false],
+    ["the session does not know its entity, and points at another region", { location: world, entityId: null }, false]
+  ])("open world: %s -> %s", (_what, current, applies) => {
+    expect(leaseExpiryApplies(current, expiredThere)).toBe(applies)
+  })
+})
+
+describe("relocationApplies", () => {
+  const world = { experienceId: "frontier", worldId: "frontier.world", regionId: "frontier.world/0/0/0/0" }
+  const moved = { worldId: "frontier.world", fromRegion: "frontier.world/0/0/0/0", entityId: 41 }
+  it.each([
+    ["the session knows the entity", { location: world, entityId: 41 }, true],
+    ["entity unknown, the session points at the region it left", { location: world, entityId: null }, true],
+    ["entity unknown, the session points elsewhere", { location: { ...world, regionId: "frontier.world/0/1/0/1" }, entityId: null }, false],
+    ["another entity of the player (it rejoined)", { location: world, entityId: 42 }, false],
+    ["another world", { location: { ...world, worldId: "frontier.2", regionId: "frontier.2" }, entityId: 41 }, false],
+    ["no place", { location: null, entityId: null }, false]
+  ])("%s -> %s", (_what, current, applies) => {
+    expect(relocationApplies(current, moved)).toBe(applies)
   })
 })
