@@ -7,6 +7,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { adminCommand } from "./cli/AdminCli.js"
 import { makeServerLayer } from "./cluster/ServerLayer.js"
 import { parseRoles, RolesError } from "./cluster/Roles.js"
 import { ConfigError, loadConfig, renderConfig } from "./config/loadConfig.js"
@@ -109,7 +110,7 @@ const configCommand = Command.make("config").pipe(
 
 const tessera = Command.make("tessera", serveOptions, serve).pipe(
   Command.withDescription("Tessera multiplayer game backend. `tessera bots --help` runs load bots."),
-  Command.withSubcommands([serveCommand, configCommand])
+  Command.withSubcommands([serveCommand, configCommand, adminCommand])
 )
 
 const cli = Command.run(tessera, { name: "tessera", version: SERVER_VERSION })

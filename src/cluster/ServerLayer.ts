@@ -1,6 +1,8 @@
 import { Effect, Layer } from "effect"
 import * as AppConfig from "../config/AppConfig.js"
 import type { TesseraConfig } from "../config/TesseraConfig.js"
+import * as ControlEvents from "../control/ControlEvents.js"
+import * as AuditLogRepository from "../storage/AuditLogRepository.js"
 import { ChatLive } from "../experts/chat/ChatLive.js"
 import { ChatRateLimit } from "../experts/chat/ChatRateLimit.js"
 import { Auth } from "../gateway/Auth.js"
@@ -73,8 +75,14 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
     Layer.provideMerge(Database.layer(config.storage)),
     Layer.provideMerge(bootLock)
   )
+  // The control plane's event bus, one per process: the scheduler publishes to it (and answers the
+  // gateways' admin streams from it); audited events are written behind to the audit log.
+  const controlEvents = ControlEvents.layer({ historySize: config.admin.eventHistory }).pipe(
+    Layer.provideMerge(AuditLogRepository.layer)
+  )
   const base = Layer.mergeAll(
     PlayerStateWriter.layer({ intervalMs: config.storage.writeBehindMs }),
+    controlEvents,
     TransferLog.layer({ intervalMs: config.storage.writeBehindMs }),
     MeshDirectories.layer.pipe(Layer.provide(MeshDirectoryRepository.layer)),
     LocalRegions.layer,

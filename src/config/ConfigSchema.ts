@@ -211,10 +211,17 @@ const string = (
     readonly maxLength?: number
     readonly pattern?: { readonly regex: RegExp; readonly text: string }
     readonly secret?: boolean
+    /** The empty string is a valid value (e.g. "not set: feature off"). */
+    readonly allowEmpty?: boolean
   }
 ): Field<string> => {
   const expected =
-    o.pattern?.text ?? (o.maxLength === undefined ? "a non-empty string" : `a non-empty string of at most ${o.maxLength} characters`)
+    o.pattern?.text ??
+      (o.allowEmpty === true
+        ? (o.maxLength === undefined ? "a string" : `a string of at most ${o.maxLength} characters`)
+        : o.maxLength === undefined
+        ? "a non-empty string"
+        : `a non-empty string of at most ${o.maxLength} characters`)
   const secret = o.secret ?? false
   return field({
     ...o,
@@ -224,7 +231,7 @@ const string = (
     fromEnv: envAsIs,
     decode: (u) =>
       typeof u === "string" &&
-      u.length > 0 &&
+      (u.length > 0 || o.allowEmpty === true) &&
       (o.maxLength === undefined || u.length <= o.maxLength) &&
       (o.pattern === undefined || o.pattern.regex.test(u))
         ? ok(u)
@@ -777,6 +784,31 @@ export const configSchema: ConfigSchema = {
         min: 0,
         max: 86400,
         description: "How long an instance with no players is kept before it is stopped, in seconds."
+      }),
+      maxInstances: integer({
+        default: 1000,
+        min: 1,
+        max: 1000000,
+        description: "Most instances of one instanced experience; placement and admin spawn refuse beyond it."
+      })
+    }
+  },
+  admin: {
+    description: "The Control API (HTTP under /v1/admin/ on gateways, and `tessera admin ...`) and its event stream.",
+    fields: {
+      key: string({
+        default: "",
+        allowEmpty: true,
+        secret: true,
+        maxLength: 512,
+        description:
+          "Admin API key (Authorization: Bearer <key>); empty disables the admin API. Outside dev mode 16+ characters; set TESSERA_ADMIN_KEY."
+      }),
+      eventHistory: integer({
+        default: 1000,
+        min: 1,
+        max: 1000000,
+        description: "Control events (spawns, terminations, routes, drains...) kept in memory for admins to replay."
       })
     }
   },

@@ -80,6 +80,12 @@ export interface TesseraConfig {
   }
   readonly scheduler: {
     readonly emptyInstanceGraceSeconds: number
+    readonly maxInstances: number
+  }
+  readonly admin: {
+    /** Empty: the admin API is disabled. */
+    readonly key: string
+    readonly eventHistory: number
   }
   readonly chat: {
     readonly historySize: number

@@ -205,10 +205,21 @@ const MIN_PRODUCTION_SECRET_LENGTH = 16
 
 /**
  * Refuses to run outside dev mode with the built-in or a short auth secret
- * (anyone could forge session tokens). Called by loadConfig.
+ * (anyone could forge session tokens), or with a short admin key (an empty
+ * one disables the admin API and is fine). Called by loadConfig.
  */
 export const assertSafeForProduction = (config: TesseraConfig): void => {
   if (config.server.dev) return
+  const adminKey = config.admin.key
+  if (adminKey !== "" && adminKey.length < MIN_PRODUCTION_SECRET_LENGTH) {
+    throw new ConfigError({
+      key: "admin.key",
+      message:
+        `config key admin.key: is only ${adminKey.length} characters long, which is refused when server.dev is false; ` +
+        `set TESSERA_ADMIN_KEY to a random string of at least ${MIN_PRODUCTION_SECRET_LENGTH} characters ` +
+        `(e.g. \`openssl rand -base64 32\`), or leave it empty to disable the admin API`
+    })
+  }
   const secret = config.auth.secret
   const problem =
     secret === DEV_SECRET
@@ -298,7 +309,7 @@ export const renderConfig = (config: TesseraConfig, options: RenderConfigOptions
       const differs = !secret && !sameValue(value, defaultValue)
       lines.push(`# ${description}${differs ? ` (default: ${tomlValue(defaultValue)})` : ""}`)
     }
-    const redact = secret && options.revealSecrets !== true && value !== DEV_SECRET
+    const redact = secret && options.revealSecrets !== true && value !== DEV_SECRET && value !== ""
     lines.push(`${name} = ${redact ? `${tomlString("<redacted>")}  # set; not shown` : tomlValue(value)}`)
   }
 

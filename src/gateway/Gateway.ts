@@ -19,6 +19,9 @@ import { InputRouter } from "./InputRouter.js"
 import { IpRateLimits } from "./IpRateLimits.js"
 import { WebSocketHandler } from "./WebSocketHandler.js"
 import { installAuthorityAuditApi } from "./AuthorityAuditApi.js"
+import { installAdminApi } from "./AdminApi.js"
+import type { ControlEvents } from "../control/ControlEvents.js"
+import type { AuditLogRepository } from "../storage/AuditLogRepository.js"
 import { MeshDirectories } from "../region/MeshDirectories.js"
 
 export class GatewayListenError extends Error {
@@ -58,6 +61,8 @@ export const layer = (options: { readonly clients: boolean }): Layer.Layer<
   | RegionInputBus
   | IpRateLimits
   | MeshDirectories
+  | ControlEvents
+  | AuditLogRepository
   | Sharding.Sharding
 > =>
   Layer.scoped(
@@ -155,6 +160,7 @@ const installClients = (
         run
       })
     }
+    yield* installAdminApi(app, run)
     ws.install(app)
     ws.attachApp(app)
     delivery.attach(ws)

@@ -55,24 +55,116 @@ export const placePlayer = (
   }
   let created = false
   if (best === undefined) {
-    if (count >= maxInstances) return { _tag: "Full", reason: `experience "${experience.id}" is at its instance limit` }
-    const n = (registry.counters.get(experience.id) ?? 0) + 1
-    registry.counters.set(experience.id, n)
-    best = {
-      worldId: instanceWorldId(experience.id, n),
-      experienceId: experience.id,
-      maxPlayers: experience.maxPlayers,
-      createdAt: now,
-      players: new Set(),
-      emptySince: null
-    }
-    registry.instances.set(best.worldId, best)
+    if (count >= maxInstances) return { _tag: "Full", reason: atLimit(experience.id, maxInstances) }
+    best = newInstance(registry, experience, now)
     created = true
   }
   best.players.add(playerId)
   best.emptySince = null
   registry.placements.set(playerId, best.worldId)
   return { _tag: "Placed", worldId: best.worldId, created }
+}
+
+const atLimit = (experienceId: string, _maxInstances: number): string =>
+  `experience "${experienceId}" is at its instance limit`
+
+/** Adds a new, empty instance of the experience (its id is the next of the experience's counter). */
+const newInstance = (registry: Registry, experience: ExperienceConfig, now: number): Instance => {
+  const n = (registry.counters.get(experience.id) ?? 0) + 1
+  registry.counters.set(experience.id, n)
+  const instance: Instance = {
+    worldId: instanceWorldId(experience.id, n),
+    experienceId: experience.id,
+    maxPlayers: experience.maxPlayers,
+    createdAt: now,
+    players: new Set(),
+    emptySince: now
+  }
+  registry.instances.set(instance.worldId, instance)
+  return instance
+}
+
+/** How many instances of the experience exist. */
+export const instanceCount = (registry: Registry, experienceId: string): number => {
+  let count = 0
+  for (const instance of registry.instances.values()) if (instance.experienceId === experienceId) count++
+  return count
+}
+
+export type SpawnResult =
+  | { readonly _tag: "Spawned"; readonly instance: Instance }
+  | { readonly _tag: "Full"; readonly reason: string }
+
+/**
+ * Creates an empty instance of the experience (an admin's spawn). Like any
+ * empty instance it is reaped after the grace period unless players arrive.
+ */
+export const spawnInstance = (
+  registry: Registry,
+  experience: ExperienceConfig,
+  now: number,
+  maxInstances = Number.POSITIVE_INFINITY
+): SpawnResult =>
+  instanceCount(registry, experience.id) >= maxInstances
+    ? { _tag: "Full", reason: atLimit(experience.id, maxInstances) }
+    : { _tag: "Spawned", instance: newInstance(registry, experience, now) }
+
+/**
+ * The instance of the experience with the most players that still has room
+ * for `extra` more (fills rooms before emptier ones), other than `exclude`.
+ */
+export const instanceWithRoom = (
+  registry: Registry,
+  experienceId: string,
+  exclude?: string,
+  extra = 1
+): Instance | undefined => {
+  let best: Instance | undefined
+  for (const instance of registry.instances.values()) {
+    if (instance.experienceId !== experienceId || instance.worldId === exclude) continue
+    if (instance.players.size + extra > instance.maxPlayers) continue
+    if (best === undefined || instance.players.size > best.players.size) best = instance
+  }
+  return best
+}
+
+export type MoveResult =
+  | { readonly _tag: "Moved"; readonly from: string | null }
+  | { readonly _tag: "Refused"; readonly code: "not_found" | "conflict"; readonly reason: string }
+
+/**
+ * Moves a player's placement into the instance `worldId` (an admin's route,
+ * or a terminated instance's players): refused when there is no such
+ * instance or it is full. A player already there stays (from = worldId).
+ * Returns the world the player was placed in before, if any.
+ */
+export const movePlayer = (registry: Registry, playerId: string, worldId: string, now: number): MoveResult => {
+  const target = registry.instances.get(worldId)
+  if (target === undefined) return { _tag: "Refused", code: "not_found", reason: `no instance "${worldId}"` }
+  const from = registry.placements.get(playerId) ?? null
+  if (from === worldId) return { _tag: "Moved", from }
+  if (target.players.size >= target.maxPlayers) {
+    return { _tag: "Refused", code: "conflict", reason: `instance "${worldId}" is full (${target.maxPlayers} players)` }
+  }
+  if (from !== null) removePlayer(registry, playerId, from, now)
+  target.players.add(playerId)
+  target.emptySince = null
+  registry.placements.set(playerId, worldId)
+  return { _tag: "Moved", from }
+}
+
+/**
+ * Removes an instance (an admin's terminate) and the placements of its
+ * players; returns it (with its players) or undefined when there is none.
+ */
+export const removeInstance = (registry: Registry, worldId: string): Instance | undefined => {
+  const instance = registry.instances.get(worldId)
+  if (instance === undefined) return undefined
+  registry.instances.delete(worldId)
+  for (const playerId of instance.players) {
+    if (registry.placements.get(playerId) === worldId) registry.placements.delete(playerId)
+  }
+  return instance
 }
 
 export const removePlayer = (registry: Registry, playerId: string, worldId: string, now: number): void => {

@@ -2,6 +2,8 @@ import { ClusterSchema, Entity } from "@effect/cluster"
 import { Rpc } from "@effect/rpc"
 import { Schema } from "effect"
 import { Role } from "../cluster/Roles.js"
+import { Actor, ControlEnvelope } from "../control/ControlEvent.js"
+import { ControlError } from "../control/ControlError.js"
 import { GameError } from "../protocol/GameError.js"
 
 export const InstanceInfo = Schema.Struct({
@@ -13,6 +15,38 @@ export const InstanceInfo = Schema.Struct({
   emptySince: Schema.NullOr(Schema.Number)
 })
 export type InstanceInfo = typeof InstanceInfo.Type
+
+/** An open world's region as the Control API lists it. */
+export const RegionInfo = Schema.Struct({
+  worldId: Schema.String,
+  experienceId: Schema.String,
+  regionId: Schema.String,
+  /** From the region's last load report (0 when none came within a few seconds). */
+  players: Schema.Number
+})
+export type RegionInfo = typeof RegionInfo.Type
+
+/** A runner an admin asked to drain (see DrainRunner). */
+export const DrainingRunner = Schema.Struct({ runner: Schema.String, since: Schema.Number, by: Schema.String })
+export type DrainingRunner = typeof DrainingRunner.Type
+
+/** Where a terminated instance's player went (`toWorld` null: it was told and left no world). */
+export const PlayerMove = Schema.Struct({
+  playerId: Schema.String,
+  toWorld: Schema.NullOr(Schema.String),
+  /** Whether its session took the move (false: timed out or failed; the registry moved it anyway). */
+  told: Schema.Boolean
+})
+export type PlayerMove = typeof PlayerMove.Type
+
+/**
+ * Terminate's `moveTo`: "auto" (default) moves each player to another
+ * instance of the experience with room (or closes it out of the world when
+ * none has room), "none" moves nobody, any other value is the world id of
+ * the instance to move every player to.
+ */
+export const MoveTo = Schema.String
+export type MoveTo = typeof MoveTo.Type
 
 /** The one scheduler entity's id: an entity with a fixed id is the addressable face of the control plane. */
 export const SCHEDULER_ID = "main"
@@ -41,5 +75,63 @@ export const SchedulerEntity = Entity.make("Scheduler", [
   /** Open worlds: a region's load, once a second (the split/merge policy's input). */
   Rpc.make("ReportLoad", { payload: { regionId: Schema.String, players: Schema.Number, tickP99Ms: Schema.Number } }),
   /** Open worlds: runs the split/merge policy once; returns what it changed. */
-  Rpc.make("MeshTick", { success: Schema.Array(Schema.String) })
+  Rpc.make("MeshTick", { success: Schema.Array(Schema.String) }),
+
+  // ---- Control API (admin operations; `actor` is who asked, for events and the audit log) ----
+
+  /** Creates an empty instance of an instanced experience (within scheduler.max_instances). */
+  Rpc.make("Spawn", {
+    payload: { experienceId: Schema.String, actor: Actor },
+    success: InstanceInfo,
+    error: ControlError
+  }),
+  /**
+   * Removes an instance: its players are moved (see MoveTo) and told by their
+   * sessions, then its region is shut down.
+   */
+  Rpc.make("Terminate", {
+    payload: { worldId: Schema.String, reason: Schema.String, moveTo: MoveTo, actor: Actor },
+    success: Schema.Struct({ worldId: Schema.String, experienceId: Schema.String, moved: Schema.Array(PlayerMove) }),
+    error: ControlError
+  }),
+  /** Moves a placed player into another instance of the same experience; its session tells it. */
+  Rpc.make("Route", {
+    payload: { playerId: Schema.String, worldId: Schema.String, actor: Actor },
+    success: Schema.Struct({ playerId: Schema.String, fromWorld: Schema.String, toWorld: Schema.String, told: Schema.Boolean }),
+    error: ControlError
+  }),
+  /** Instances (optionally of one experience), open-world regions and draining runners. */
+  Rpc.make("ListServers", {
+    payload: { experienceId: Schema.optional(Schema.String) },
+    success: Schema.Struct({
+      instances: Schema.Array(InstanceInfo),
+      regions: Schema.Array(RegionInfo),
+      drainingRunners: Schema.Array(DrainingRunner)
+    })
+  }),
+  /** The players placed in an instance. */
+  Rpc.make("ListSessions", {
+    payload: { worldId: Schema.String },
+    success: Schema.Struct({ worldId: Schema.String, experienceId: Schema.String, players: Schema.Array(Schema.String) }),
+    error: ControlError
+  }),
+  /**
+   * Records that a runner is draining (and publishes RunnerDraining). Advisory:
+   * @effect/cluster places entities on runners by its own hash ring, which the
+   * scheduler cannot steer; the runner itself drains on SIGTERM.
+   */
+  Rpc.make("DrainRunner", {
+    payload: { runner: Schema.String, actor: Actor },
+    success: DrainingRunner,
+    error: ControlError
+  }),
+  /**
+   * The scheduler's control events after `sinceSeq` (all kept ones without
+   * it), oldest first. `origin` identifies the event bus (a new one after a
+   * restart or failover, whose seqs start again at 1).
+   */
+  Rpc.make("Events", {
+    payload: { sinceSeq: Schema.optional(Schema.Number) },
+    success: Schema.Struct({ origin: Schema.String, lastSeq: Schema.Number, events: Schema.Array(ControlEnvelope) })
+  })
 ]).annotate(ClusterSchema.ShardGroup, () => Role.Scheduler)

@@ -57,6 +57,19 @@ export const SessionEntity = Entity.make("Session", [
     payload: { worldId: Schema.String, regionId: Schema.String, entityId: Schema.Number }
   }),
   /**
+   * The scheduler moved the player out of `fromWorld` (an admin's route or
+   * terminate): its place there is dropped (it leaves that region), its
+   * place becomes `to` (null: no world), and the client is told with a Left
+   * frame carrying `reason`. The player enters `to` on its next Join of the
+   * experience or on resume. "told": done, and a client connected to some
+   * gateway was told; "not_connected": done, nobody to tell; "stale": not
+   * done, the player is in another world than `fromWorld` by now.
+   */
+  Rpc.make("Relocate", {
+    payload: { fromWorld: Schema.String, to: Schema.NullOr(Location), reason: Schema.String },
+    success: Schema.Literal("told", "not_connected", "stale")
+  }),
+  /**
    * Open worlds: the player's entity was handed from `fromRegion` to
    * `regionId` (same world, same world-wide entity id). The session follows,
    * so a resume, a leave or a lease expiry addresses the region that has it.

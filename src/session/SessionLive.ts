@@ -1,10 +1,13 @@
 import { Entity } from "@effect/cluster"
 import { Duration, Effect, Fiber, Layer } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
+import { ClientDelivery } from "../gateway/ClientDelivery.js"
 import * as Metrics from "../observability/Metrics.js"
+import { encode } from "../protocol/Codec.js"
 import { GameError } from "../protocol/GameError.js"
 import type { JoinedInfo, Location } from "../protocol/Location.js"
-import { ErrorCode } from "../protocol/Opcodes.js"
+import type { LeftFrame } from "../protocol/Messages.js"
+import { ErrorCode, ServerOp } from "../protocol/Opcodes.js"
 import { RegionEntity } from "../region/RegionEntity.js"
 import { SCHEDULER_ID, SchedulerEntity } from "../scheduler/SchedulerEntity.js"
 import { type ConnectionRef, SessionEntity } from "./SessionEntity.js"
@@ -87,6 +90,7 @@ export const relocationApplies = (
 export const SessionLive = Effect.gen(function*() {
   const config = yield* AppConfig
   const store = yield* SessionStore
+  const delivery = yield* ClientDelivery
   const resumeWindow = Duration.seconds(config.session.resumeWindowSeconds)
   // The session must outlive its own resume timer.
   const maxIdleTime = Duration.seconds(
@@ -243,6 +247,18 @@ export const SessionLive = Effect.gen(function*() {
             yield* bounded("scheduler left", scheduler(SCHEDULER_ID).Left({ playerId, worldId })).pipe(Effect.ignore)
             yield* Effect.logInfo("player's region lease expired; its place is freed")
           }).pipe(Effect.annotateLogs({ playerId, worldId: payload.worldId, regionId: payload.regionId })),
+        Relocate: ({ payload }) =>
+          Effect.gen(function*() {
+            const was = location
+            // Moved on meanwhile (its own join or leave): the scheduler's move is stale.
+            if (was !== null && was.worldId !== payload.fromWorld) return "stale" as const
+            location = payload.to
+            entityId = null
+            yield* persist
+            if (was !== null) yield* bounded("region leave", regions(was.regionId).Leave({ playerId })).pipe(Effect.ignore)
+            const frame: LeftFrame = [ServerOp.Left, payload.reason]
+            return delivery.sendToPlayer(playerId, encode(frame)) ? "told" as const : "not_connected" as const
+          }).pipe(Effect.annotateLogs({ playerId, worldId: payload.fromWorld })),
         Relocated: ({ payload }) =>
           Effect.suspend(() => {
             if (!relocationApplies({ location, entityId }, payload) || location === null) return Effect.void
