@@ -13,6 +13,7 @@ import { parseRoles, RolesError } from "./cluster/Roles.js"
 import { ConfigError, loadConfig, renderConfig } from "./config/loadConfig.js"
 import type { TesseraConfig } from "./config/TesseraConfig.js"
 import { SERVER_VERSION } from "./gateway/Gateway.js"
+import { startProcessMetrics } from "./observability/ProcessMetrics.js"
 
 const logLevels: Record<TesseraConfig["server"]["logLevel"], LogLevel.LogLevel> = {
   trace: LogLevel.Trace,
@@ -41,7 +42,7 @@ const configFile = Options.file("config").pipe(
   Options.optional
 )
 const roles = Options.text("roles").pipe(
-  Options.withDescription("roles to host: all, or a comma-separated subset of gateway,region,session,scheduler,expert:chat"),
+  Options.withDescription("roles to host: all, or a comma-separated subset of gateway,region,session,scheduler,expert:chat,expert:matchmaking"),
   Options.optional
 )
 const port = Options.integer("port").pipe(Options.withDescription("client port (HTTP + WebSocket)"), Options.optional)
@@ -79,6 +80,7 @@ const serve = (options: {
         setTimeout(() => process.exit(1), config.server.shutdownTimeoutMs).unref()
       })
     }
+    startProcessMetrics()
     return Layer.launch(makeServerLayer(config, roleSet)).pipe(
       Effect.annotateLogs({ roles: [...roleSet].join(",") }),
       Logger.withMinimumLogLevel(logLevels[config.server.logLevel])

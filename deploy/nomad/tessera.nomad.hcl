@@ -66,6 +66,11 @@ variable "expert_chat_count" {
   default = 1
 }
 
+variable "expert_matchmaking_count" {
+  type    = number
+  default = 1
+}
+
 job "tessera" {
   type        = "service"
   datacenters = var.datacenters
@@ -533,6 +538,102 @@ job "tessera" {
 
       env {
         TESSERA_SERVER_ROLES        = "expert:chat"
+        TESSERA_SERVER_HOST         = "0.0.0.0"
+        TESSERA_SERVER_PORT         = "${NOMAD_PORT_http}"
+        TESSERA_SERVER_DEV          = "false"
+        TESSERA_SERVER_LOG_LEVEL    = var.log_level
+        TESSERA_STORAGE_BACKEND     = "postgres"
+        TESSERA_REDIS_ENABLED       = "true"
+        TESSERA_CLUSTER_TRANSPORT   = "socket"
+        TESSERA_CLUSTER_RUNNER_HOST = "${NOMAD_IP_runner}"
+        TESSERA_CLUSTER_RUNNER_PORT = "${NOMAD_PORT_runner}"
+      }
+
+      template {
+        destination = "secrets/tessera.env"
+        env         = true
+        change_mode = "restart"
+        data        = <<-EOT
+          {{- with nomadVar "nomad/jobs/tessera" }}
+          TESSERA_AUTH_SECRET={{ .auth_secret }}
+          TESSERA_STORAGE_POSTGRES_URL={{ .postgres_url }}
+          TESSERA_REDIS_URL={{ .redis_url }}
+          {{- end }}
+          EOT
+      }
+
+      resources {
+        cpu    = 200
+        memory = 256
+      }
+    }
+  }
+
+  # The matchmaking expert, role "expert:matchmaking" (service names must be DNS labels, hence expert-matchmaking).
+  group "expert-matchmaking" {
+    count = var.expert_matchmaking_count
+
+    network {
+      port "http" {
+        to = 7350
+      }
+      port "runner" {}
+    }
+
+    # Between service deregistration and SIGTERM: load balancers stop sending new clients first.
+    shutdown_delay = "5s"
+
+    restart {
+      attempts = 3
+      interval = "5m"
+      delay    = "10s"
+      mode     = "delay"
+    }
+
+    service {
+      provider = var.service_provider
+      name     = "tessera-expert-matchmaking"
+      port     = "http"
+      tags     = ["tessera", "expert-matchmaking"]
+
+      # Liveness: the process answers; restart it when it stops answering.
+      check {
+        name     = "alive"
+        type     = "http"
+        path     = "/health"
+        interval = "10s"
+        timeout  = "2s"
+
+        check_restart {
+          limit = 3
+          grace = "30s"
+        }
+      }
+
+      # Readiness: storage answers and the runner joined the cluster; gates deployments and routing.
+      check {
+        name      = "ready"
+        type      = "http"
+        path      = "/ready"
+        interval  = "5s"
+        timeout   = "3s"
+        on_update = "require_healthy"
+      }
+    }
+
+    task "tessera" {
+      driver = "docker"
+
+      config {
+        image = var.image
+        ports = ["http", "runner"]
+      }
+
+      kill_signal  = "SIGTERM"
+      kill_timeout = "25s"
+
+      env {
+        TESSERA_SERVER_ROLES        = "expert:matchmaking"
         TESSERA_SERVER_HOST         = "0.0.0.0"
         TESSERA_SERVER_PORT         = "${NOMAD_PORT_http}"
         TESSERA_SERVER_DEV          = "false"

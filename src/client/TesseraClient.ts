@@ -3,6 +3,9 @@ import { findAckedSeq } from "../protocol/Messages.js"
 import { ChatChannel, ClientOp, CloseCode, ErrorCode, ServerOp, terminalCloseCodes } from "../protocol/Opcodes.js"
 import { AckTracker, isSnapshotFrame, locateSnapshotEntities, WorldView } from "./WorldView.js"
 import type { SnapshotLocation } from "./WorldView.js"
+import { type WorldEdit, type WorldEditChange, WorldEditsView } from "./WorldEditsView.js"
+
+export type { WorldEdit, WorldEditChange } from "./WorldEditsView.js"
 
 /**
  * The Tessera client SDK: guest auth, one WebSocket with automatic reconnect
@@ -167,6 +170,37 @@ export interface ClientStats {
 
 export type ClientState = "idle" | "connecting" | "open" | "reconnecting" | "closed"
 
+/** Matchmaking options of `queueMatch`. */
+export interface MatchQueueOptions {
+  /** The OTHER party members' player ids (all must be online); default: alone. */
+  readonly party?: ReadonlyArray<string>
+  /** The party's skill rating; default 0. */
+  readonly skill?: number
+  /** Measured round trip per region name, in ms; default none (no preference). */
+  readonly latencies?: Readonly<Record<string, number>>
+}
+
+export interface MatchFound {
+  readonly matchId: string
+  /** Epoch ms by which every player must accept; null: no ready check (MatchReady follows). */
+  readonly readyCheckDeadline: number | null
+  readonly players: ReadonlyArray<string>
+}
+
+export interface MatchReady {
+  readonly matchId: string
+  readonly worldId: string
+  readonly experienceId: string
+}
+
+export interface MatchEnded {
+  /** The ticket id (timeout, cancel) or the match id (failed ready check, failed start). */
+  readonly id: string
+  /** "timeout" | "cancelled" | "lobby_failed" | "failed" */
+  readonly reason: string
+  readonly message: string
+}
+
 export interface TesseraClientEvents {
   welcome: (info: WelcomeInfo) => void
   joined: (info: JoinedInfo) => void
@@ -183,6 +217,16 @@ export interface TesseraClientEvents {
   reconnecting: (attempt: number, delayMs: number) => void
   /** A reconnect got its Welcome. If not resumed, the client rejoins its experience itself. */
   reconnected: (resumed: boolean) => void
+  /** Matchmaking: this player's party is queued (again, after a failed ready check). */
+  matchQueued: (ticketId: string) => void
+  /** Matchmaking: a match was found; with a `readyCheckDeadline`, call acceptMatch (or declineMatch) before it. */
+  matchFound: (match: MatchFound) => void
+  /** Matchmaking: the match's instance is ready; `join(match.experienceId)` lands in `match.worldId`. */
+  matchReady: (match: MatchReady) => void
+  /** Matchmaking: a ticket or match ended without a game (see MatchEndReason). */
+  matchEnded: (ended: MatchEnded) => void
+  /** Open worlds: a world modification was applied to `worldEdits` (value null: the key was removed). */
+  worldEdit: (change: WorldEditChange) => void
 }
 
 // ---- a small typed event emitter -------------------------------------------------
@@ -246,6 +290,16 @@ const joinErrorCodes: ReadonlySet<string> = new Set<string>([
   ErrorCode.AlreadyInWorld,
   ErrorCode.UnknownExperience,
   ErrorCode.WorldFull,
+  ErrorCode.Internal
+])
+
+/** Error codes that answer a pending queueMatch. */
+const matchQueueErrorCodes: ReadonlySet<string> = new Set<string>([
+  ErrorCode.BadFrame,
+  ErrorCode.BadShape,
+  ErrorCode.TooLarge,
+  ErrorCode.RateLimited,
+  ErrorCode.MatchRejected,
   ErrorCode.Internal
 ])
 
@@ -398,6 +452,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
   welcome: WelcomeInfo | undefined = undefined
   /** Decoded view of the world (empty with decodeSnapshots: false). */
   readonly world = new WorldView()
+  private readonly editsView = new WorldEditsView()
   /** Last measured round-trip time in ms. */
   rttMs: number | undefined = undefined
   readonly stats: ClientStats = { msgsIn: 0, bytesIn: 0, msgsOut: 0, bytesOut: 0, snapshots: 0, inputs: 0 }
@@ -455,6 +510,15 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
     this.trackAcks = options.trackAcks ?? true
     this.onAckSample = options.onAckSample
     this.acks = new AckTracker(options.ackRingSize ?? 1024)
+  }
+
+  /**
+   * Open worlds: the modifications of the world the player is in, by key
+   * (the highest seq wins; removed keys are absent). Filled from the regions'
+   * state on join and arrival and from live edits near the player.
+   */
+  get worldEdits(): ReadonlyMap<string, WorldEdit> {
+    return this.editsView.edits
   }
 
   /** Newest input seq the server acknowledged (0 before any). */
@@ -801,6 +865,97 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
     return seq
   }
 
+  /**
+   * Open worlds: sets `key` to `value` at (x, y, z), or removes it (`value`
+   * null). The spot must be within the server's edit reach of the player and
+   * inside the player's current region. Returns false if not sent; a refusal
+   * comes back as an `error` event, an accepted edit as a `worldEdit` event.
+   */
+  sendWorldEdit(key: string, x: number, y: number, z: number, value: string | null): boolean {
+    return this.send([ClientOp.WorldEdit, key, x, y, z, value])
+  }
+
+  // ---- matchmaking ---------------------------------------------------------------------
+
+  private pendingMatchQueue: Pending<string> | undefined
+
+  /**
+   * Queues for `mode` of `experienceId` as the leader of a party (options.party:
+   * the other members). Resolves with the ticket id (MatchQueued), rejects with
+   * the server's error. Then watch matchFound / matchReady / matchEnded.
+   */
+  queueMatch(experienceId: string, mode: string, options: MatchQueueOptions = {}): Promise<string> {
+    if (this.state !== "open") return Promise.reject(this.notConnected())
+    if (this.pendingMatchQueue !== undefined) {
+      return Promise.reject(new TesseraError(ClientErrorCode.Busy, "a match queue request is already in progress"))
+    }
+    return new Promise<string>((resolve, reject) => {
+      const pending: Pending<string> = { resolve, reject, timer: undefined }
+      pending.timer = setTimeout(() => {
+        if (this.pendingMatchQueue === pending) {
+          this.pendingMatchQueue = undefined
+          reject(new TesseraError(ClientErrorCode.Timeout, `no answer to queueing for ${experienceId}/${mode} in time`))
+        }
+      }, this.options.requestTimeoutMs ?? 10_000)
+      this.pendingMatchQueue = pending
+      const frame = [ClientOp.MatchQueue, experienceId, mode, options.party ?? [], options.skill ?? 0, options.latencies ?? {}]
+      if (!this.send(frame)) {
+        this.pendingMatchQueue = undefined
+        clearTimeout(pending.timer)
+        reject(this.notConnected())
+      }
+    })
+  }
+
+  /** Leaves the matchmaking queue (the whole party); a matchEnded ("cancelled") follows, or an error not_queued. */
+  cancelMatch(): boolean {
+    return this.send([ClientOp.MatchCancel])
+  }
+
+  /** Accepts a found match's ready check. */
+  acceptMatch(matchId: string): boolean {
+    return this.send([ClientOp.MatchAccept, matchId])
+  }
+
+  /** Declines a found match's ready check (this party leaves the queue; the others are requeued). */
+  declineMatch(matchId: string): boolean {
+    return this.send([ClientOp.MatchDecline, matchId])
+  }
+
+  private onMatchFrame(frame: Array<unknown>): void {
+    switch (frame[0]) {
+      case ServerOp.MatchQueued: {
+        if (typeof frame[1] !== "string") return this.badFrame("match queued")
+        const pending = this.pendingMatchQueue
+        if (pending !== undefined) {
+          this.pendingMatchQueue = undefined
+          clearTimeout(pending.timer)
+          pending.resolve(frame[1])
+        }
+        return this.emit("matchQueued", frame[1])
+      }
+      case ServerOp.MatchFound: {
+        const [, matchId, deadline, players] = frame
+        if (typeof matchId !== "string" || !Array.isArray(players) || (deadline !== null && typeof deadline !== "number")) {
+          return this.badFrame("match found")
+        }
+        return this.emit("matchFound", { matchId, readyCheckDeadline: deadline, players: players.map(String) })
+      }
+      case ServerOp.MatchReady: {
+        const [, matchId, worldId, experienceId] = frame
+        if (typeof matchId !== "string" || typeof worldId !== "string" || typeof experienceId !== "string") {
+          return this.badFrame("match ready")
+        }
+        return this.emit("matchReady", { matchId, worldId, experienceId })
+      }
+      case ServerOp.MatchEnded: {
+        const [, id, reason, message] = frame
+        if (typeof id !== "string" || typeof reason !== "string") return this.badFrame("match ended")
+        return this.emit("matchEnded", { id, reason, message: typeof message === "string" ? message : "" })
+      }
+    }
+  }
+
   /** Sends a chat message; `to` (a player id) only for the private channel. Returns false if not sent. */
   chat(channel: ChatChannel, text: string, to?: string): boolean {
     return this.send(to === undefined ? [ClientOp.Chat, channel, text] : [ClientOp.Chat, channel, text, to])
@@ -910,6 +1065,17 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
         return this.onPong(frame[1], frame[2])
       case ServerOp.Left:
         return this.onLeft(typeof frame[1] === "string" ? frame[1] : "")
+      case ServerOp.MatchQueued:
+      case ServerOp.MatchFound:
+      case ServerOp.MatchReady:
+      case ServerOp.MatchEnded:
+        return this.onMatchFrame(frame)
+      case ServerOp.WorldEdits: {
+        if (typeof frame[1] !== "string" || !Array.isArray(frame[2])) return this.badFrame("world edits")
+        const changes = this.editsView.apply(frame[1], frame[2])
+        if (this.hasListeners("worldEdit")) for (const change of changes) this.emit("worldEdit", change)
+        return
+      }
       default:
         this.emit("error", new TesseraError(ErrorCode.UnknownOp, `unknown server opcode ${String(frame[0])}`))
     }
@@ -980,6 +1146,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
       this.entityId = undefined
       this.joined = undefined
       this.world.reset()
+      this.editsView.reset()
     }
     this.emit("welcome", info)
     if (isReconnect) {
@@ -1020,6 +1187,8 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
     this.inWorld = true
     this.rejoinExperience = experienceId
     this.world.reset(entityId)
+    // A region's edits reach the client just before its Joined: keep them when they are of this world.
+    if (this.editsView.worldId !== info.worldId) this.editsView.reset(info.worldId)
     const pj = this.pendingJoin
     if (pj !== undefined) {
       this.pendingJoin = undefined
@@ -1035,6 +1204,7 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
     this.joined = undefined
     this.rejoinExperience = undefined
     this.world.reset()
+    this.editsView.reset()
     const pl = this.pendingLeave
     if (pl !== undefined) {
       this.pendingLeave = undefined
@@ -1046,6 +1216,12 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
 
   private onError(code: string, message: string): void {
     const error = new TesseraError(code, message)
+    const pq = this.pendingMatchQueue
+    if (pq !== undefined && matchQueueErrorCodes.has(code)) {
+      this.pendingMatchQueue = undefined
+      clearTimeout(pq.timer)
+      pq.reject(error)
+    }
     const pj = this.pendingJoin
     if (pj !== undefined && joinErrorCodes.has(code)) {
       this.pendingJoin = undefined

@@ -8,14 +8,15 @@ export const Role = {
   Region: "region",
   Session: "session",
   Scheduler: "scheduler",
-  ExpertChat: "expert:chat"
+  ExpertChat: "expert:chat",
+  ExpertMatchmaking: "expert:matchmaking"
 } as const
 export type Role = (typeof Role)[keyof typeof Role]
 
 export const ALL_ROLES: ReadonlyArray<Role> = Object.values(Role)
 
 /** Roles whose entities live in a shard group named after the role. */
-const ENTITY_ROLES: ReadonlyArray<Role> = [Role.Region, Role.Session, Role.Scheduler, Role.ExpertChat]
+const ENTITY_ROLES: ReadonlyArray<Role> = [Role.Region, Role.Session, Role.Scheduler, Role.ExpertChat, Role.ExpertMatchmaking]
 
 /** The cluster's own "default" group (runner health singleton) rides with the scheduler. */
 export const DEFAULT_SHARD_GROUP = "default"

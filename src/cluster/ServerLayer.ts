@@ -5,6 +5,7 @@ import * as ControlEvents from "../control/ControlEvents.js"
 import * as AuditLogRepository from "../storage/AuditLogRepository.js"
 import { ChatLive } from "../experts/chat/ChatLive.js"
 import { ChatRateLimit } from "../experts/chat/ChatRateLimit.js"
+import { MatchmakerLive } from "../experts/matchmaking/MatchmakerLive.js"
 import { Auth } from "../gateway/Auth.js"
 import { ClientDelivery } from "../gateway/ClientDelivery.js"
 import { IpRateLimits } from "../gateway/IpRateLimits.js"
@@ -26,7 +27,9 @@ import * as PlayerRepository from "../storage/PlayerRepository.js"
 import * as PlayerStateWriter from "../storage/PlayerStateWriter.js"
 import { BootLock } from "../storage/BootLock.js"
 import * as MeshDirectoryRepository from "../storage/MeshDirectoryRepository.js"
+import * as SchedulerStateRepository from "../storage/SchedulerStateRepository.js"
 import * as TransferLog from "../storage/TransferLog.js"
+import * as WorldDeltaRepository from "../storage/WorldDeltaRepository.js"
 import { MeshDirectories } from "../region/MeshDirectories.js"
 import { Readiness } from "./Readiness.js"
 import type { Role } from "./Roles.js"
@@ -71,7 +74,7 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
   const bootLock = config.storage.backend === "postgres"
     ? BootLock.layerPostgres(config.storage.postgresUrl).pipe(Layer.provide(StorageWait.layer(config)))
     : BootLock.layerNone
-  const storage = Layer.mergeAll(PlayerRepository.layer, ChatRepository.layer, readiness).pipe(
+  const storage = Layer.mergeAll(PlayerRepository.layer, ChatRepository.layer, SchedulerStateRepository.layer, readiness).pipe(
     Layer.provideMerge(Database.layer(config.storage)),
     Layer.provideMerge(bootLock)
   )
@@ -84,6 +87,7 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
     PlayerStateWriter.layer({ intervalMs: config.storage.writeBehindMs }),
     controlEvents,
     TransferLog.layer({ intervalMs: config.storage.writeBehindMs }),
+    WorldDeltaRepository.layer,
     MeshDirectories.layer.pipe(Layer.provide(MeshDirectoryRepository.layer)),
     LocalRegions.layer,
     fanOut,
@@ -94,7 +98,7 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
   const cluster = RunnerLayer.layer(config, roles).pipe(Layer.provideMerge(base))
 
   // Every entity is registered in every binary; it activates only where its group's shards live.
-  const entities = Layer.mergeAll(RegionLive, SessionLive, ChatLive, SchedulerEntityLive, SchedulerLoopLive).pipe(
+  const entities = Layer.mergeAll(RegionLive, SessionLive, ChatLive, MatchmakerLive, SchedulerEntityLive, SchedulerLoopLive).pipe(
     Layer.provideMerge(cluster)
   )
 

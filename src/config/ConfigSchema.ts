@@ -13,7 +13,13 @@ import { ALL_ROLES, type Role } from "../cluster/Roles.js"
 import { validateGeometry } from "../region/mesh/MeshGeometry.js"
 import { validatePolicy } from "../region/mesh/MeshPolicy.js"
 import { meshGeometryOf, meshPolicyOf } from "./OpenWorld.js"
-import type { ExperienceConfig, TesseraConfig } from "./TesseraConfig.js"
+import type {
+  ExperienceConfig,
+  ExperienceQuotaConfig,
+  ExperienceScalingConfig,
+  MatchmakingModeConfig,
+  TesseraConfig
+} from "./TesseraConfig.js"
 
 /** The built-in development secret. Refused when `server.dev` is false. */
 export const DEV_SECRET = "tessera-dev-secret-change-me"
@@ -53,7 +59,7 @@ export interface Issue {
   readonly message: string
 }
 
-export type FieldKind = "integer" | "number" | "string" | "boolean" | "enum" | "string list" | "table list"
+export type FieldKind = "integer" | "number" | "string" | "boolean" | "enum" | "string list" | "table list" | "table"
 
 export interface Field<A> {
   readonly kind: FieldKind
@@ -66,7 +72,7 @@ export interface Field<A> {
   readonly secret: boolean
   /** Only inside a table list: the key must be given (its `default` is just an example). */
   readonly required: boolean
-  /** Only for "table list" fields: the fields of one table. */
+  /** Only for "table list" and "table" fields: the fields of one table. */
   readonly items: ReadonlyArray<ItemSpec>
   /** Parses the text of an environment variable into a candidate (validated by `decode`). */
   readonly fromEnv: (raw: string) => Either.Either<unknown, Issue>
@@ -311,12 +317,74 @@ const stringList = (
 
 type ItemFields<A> = { readonly [K in keyof A]-?: Field<A[K]> }
 
+/**
+ * A sub-table inside a table-list item (`[experiences.scaling]` after an
+ * `[[experiences]]` header): every key optional (its default otherwise),
+ * snake_case keys, unknown keys refused. `check` validates the decoded table
+ * as a whole (Issue path below the sub-table, in snake_case).
+ */
+const subTable = <A>(
+  o: Omit<Common<A>, "default"> & {
+    readonly name: string
+    readonly fields: ItemFields<A>
+    readonly check?: (value: A) => Issue | undefined
+  }
+): Field<A> => {
+  const items: ReadonlyArray<ItemSpec> = Object.entries<Field<unknown>>(o.fields).map(([key, f]) => ({
+    key,
+    tomlKey: toSnakeCase(key),
+    field: f
+  }))
+  const byTomlKey = new Map(items.map((item) => [item.tomlKey, item]))
+  const defaults = Object.fromEntries(items.map((item) => [item.key, item.field.default])) as A
+  const expected = `a table ([experiences.${o.name}] in TOML)`
+  return field<A>({
+    description: o.description,
+    default: defaults,
+    kind: "table",
+    expected,
+    items,
+    fromEnv: (raw) => {
+      try {
+        return ok(JSON.parse(raw) as unknown)
+      } catch {
+        return invalid(`${expected}, as JSON`, raw)
+      }
+    },
+    decode: (u) => {
+      if (!isTable(u)) return invalid(expected, u)
+      for (const key of Object.keys(u)) {
+        if (!byTomlKey.has(key)) {
+          const guess = closestMatch(key, byTomlKey.keys())
+          return Either.left({ path: [key], message: `unknown key in [experiences.${o.name}]${guess === undefined ? "" : `; did you mean ${guess}?`}` })
+        }
+      }
+      const out: Record<string, unknown> = {}
+      for (const item of items) {
+        const value = u[item.tomlKey]
+        if (value === undefined) {
+          out[item.key] = item.field.default
+          continue
+        }
+        const decoded = item.field.decode(value)
+        if (Either.isLeft(decoded)) return Either.left({ path: [item.tomlKey, ...decoded.left.path], message: decoded.left.message })
+        out[item.key] = decoded.right
+      }
+      // Every key of A was decoded by its own Field<A[K]> above.
+      const value = out as A
+      const issue = o.check?.(value)
+      return issue === undefined ? ok(value) : Either.left(issue)
+    }
+  })
+}
+
 /** A TOML array of tables (`[[experiences]]`); in env vars, a JSON array with snake_case keys. */
 const tableList = <A>(
   o: Common<ReadonlyArray<A>> & {
     readonly itemName: string
     readonly fields: ItemFields<A>
-    readonly uniqueBy: keyof A & string
+    /** The key (or keys, together) that no two items may share. */
+    readonly uniqueBy: (keyof A & string) | ReadonlyArray<keyof A & string>
     /**
      * Cross-field validation of one decoded item (every field already valid):
      * an Issue whose `path` is below the item, in snake_case (`["merge_players"]`),
@@ -331,7 +399,8 @@ const tableList = <A>(
     field: f
   }))
   const byTomlKey = new Map(items.map((item) => [item.tomlKey, item]))
-  const uniqueKey = toSnakeCase(o.uniqueBy)
+  const uniqueKeys: ReadonlyArray<keyof A & string> = typeof o.uniqueBy === "string" ? [o.uniqueBy] : o.uniqueBy
+  const uniqueKey = uniqueKeys.map((k) => toSnakeCase(k)).join("+")
   const expected = `an array of ${o.itemName} tables ([[...]] in TOML, a JSON array in env)`
   const decodeItem = (u: unknown, index: number): Either.Either<A, Issue> => {
     if (!isTable(u)) {
@@ -393,12 +462,14 @@ const tableList = <A>(
       for (let i = 0; i < u.length; i++) {
         const decoded = decodeItem(u[i], i)
         if (Either.isLeft(decoded)) return Either.left(decoded.left)
-        const id = decoded.right[o.uniqueBy]
+        const id = uniqueKeys.length === 1
+          ? decoded.right[uniqueKeys[0]!]
+          : uniqueKeys.map((k) => describeValue(decoded.right[k])).join("+")
         const first = seen.get(id)
         if (first !== undefined) {
           return Either.left({
             path: [i, uniqueKey],
-            message: `duplicate ${o.itemName} ${uniqueKey} ${describeValue(id)} (already used by item ${first})`
+            message: `duplicate ${o.itemName} ${uniqueKey} ${uniqueKeys.length === 1 ? describeValue(id) : String(id)} (already used by item ${first})`
           })
         }
         seen.set(id, i)
@@ -428,6 +499,133 @@ const roleHint = (role: string): string | undefined => {
   if (role === "all" || (KNOWN_ROLES as ReadonlyArray<string>).includes(role)) return undefined
   const guess = closestMatch(role, ["all", ...KNOWN_ROLES])
   return guess === undefined ? "" : `; did you mean "${guess}"?`
+}
+
+export const SCHEDULER_ACTUATORS = ["local", "nomad", "kubernetes"] as const satisfies ReadonlyArray<
+  TesseraConfig["scheduler"]["actuator"]
+>
+
+/** `[experiences.scaling]`: the experience's autoscaling policy (scheduler/autoscale/ScalingPolicy.ts). */
+const scalingFields: ItemFields<ExperienceScalingConfig> = {
+  enabled: boolean({
+    default: false,
+    description:
+      "Run the autoscaling policy for this experience; when false instances are only opened by placement (one full) and reaped when empty."
+  }),
+  minInstances: integer({
+    default: 0,
+    min: 0,
+    max: 100000,
+    description: "Fewest healthy, non-draining instances kept running (warm), even with no players."
+  }),
+  maxInstances: integer({
+    default: 0,
+    min: 0,
+    max: 1000000,
+    description:
+      "Most instances the policy scales to; 0 = the quota's max_instances (or scheduler.max_instances); at most quota.max_instances."
+  }),
+  targetPlayersPerInstance: integer({
+    default: 0,
+    min: 0,
+    max: 10000,
+    description: "Players (placed and queued) one instance should carry; 0 = 80% of max_players; at most max_players."
+  }),
+  scaleUpThreshold: number({
+    default: 0.8,
+    min: 0,
+    max: 1,
+    exclusiveMin: true,
+    description: "Utilisation (players and queue over the instances' max_players) above which one more instance is added."
+  }),
+  scaleDownThreshold: number({
+    default: 0.3,
+    min: 0,
+    max: 1,
+    description: "Utilisation under which instances may be removed; below scale_up_threshold (the gap damps flapping)."
+  }),
+  targetCpu: number({
+    default: 0,
+    min: 0,
+    max: 1,
+    description:
+      "Mean CPU (0..1, from heartbeats) to steer toward; 0 disables. In one process every instance reports the process's CPU."
+  }),
+  targetTickMs: number({
+    default: 40,
+    min: 0,
+    max: 60000,
+    description: "Mean tick duration p99 (ms, from heartbeats) to steer toward; 0 disables."
+  }),
+  bufferInstances: integer({
+    default: 0,
+    min: 0,
+    max: 1000,
+    description: "Warm instances kept beyond what the players need, ready for the next rush."
+  }),
+  scaleUpCooldownSeconds: number({
+    default: 30,
+    min: 0,
+    max: 86400,
+    description: "Least time between two scale-ups, in seconds (new instances take a while to show in the metrics)."
+  }),
+  scaleDownCooldownSeconds: number({
+    default: 300,
+    min: 0,
+    max: 86400,
+    description: "Least time after any scaling action before a scale-down, in seconds."
+  }),
+  maxStep: integer({
+    default: 5,
+    min: 1,
+    max: 10000,
+    description: "Most instances one decision adds or removes (outside the min/max correction)."
+  })
+}
+
+/** `[experiences.quota]`: hard limits of one experience, so its load never starves another. */
+const quotaFields: ItemFields<ExperienceQuotaConfig> = {
+  maxInstances: integer({
+    default: 0,
+    min: 0,
+    max: 1000000,
+    description: "Most instances of this experience (placement, admin spawn and autoscaling); 0 = scheduler.max_instances."
+  }),
+  maxPlayers: integer({
+    default: 0,
+    min: 0,
+    max: 100000000,
+    description: "Most players across all instances of this experience; a join beyond it gets WorldFull. 0 = no limit."
+  })
+}
+
+/** The rules between an experience's scaling and quota keys. */
+const checkScaling = (e: ExperienceConfig): Issue | undefined => {
+  const issue = (path: ReadonlyArray<string>, message: string): Issue => ({
+    path,
+    message: `experience ${JSON.stringify(e.id)}: ${message}`
+  })
+  const s = e.scaling
+  const q = e.quota
+  if (!(s.scaleDownThreshold < s.scaleUpThreshold)) {
+    return issue(["scaling", "scale_down_threshold"], `expected less than scale_up_threshold (${s.scaleUpThreshold}), got ${s.scaleDownThreshold}`)
+  }
+  if (s.maxInstances > 0 && s.minInstances > s.maxInstances) {
+    return issue(["scaling", "min_instances"], `expected at most scaling.max_instances (${s.maxInstances}), got ${s.minInstances}`)
+  }
+  if (q.maxInstances > 0 && s.maxInstances > q.maxInstances) {
+    return issue(["scaling", "max_instances"], `expected at most quota.max_instances (${q.maxInstances}), got ${s.maxInstances}`)
+  }
+  if (q.maxInstances > 0 && s.minInstances > q.maxInstances) {
+    return issue(["scaling", "min_instances"], `expected at most quota.max_instances (${q.maxInstances}), got ${s.minInstances}`)
+  }
+  if (s.targetPlayersPerInstance > e.maxPlayers) {
+    return issue(["scaling", "target_players_per_instance"], `expected at most max_players (${e.maxPlayers}), got ${s.targetPlayersPerInstance}`)
+  }
+  if (s.enabled && e.world === "open") {
+    return issue(["scaling", "enabled"], "autoscaling applies to instanced experiences; an open world scales by splitting regions")
+  }
+  return undefined
 }
 
 const experienceFields: ItemFields<ExperienceConfig> = {
@@ -532,6 +730,16 @@ const experienceFields: ItemFields<ExperienceConfig> = {
     min: 1,
     max: 1024,
     description: "Open world: root region cubes along z (north)."
+  }),
+  scaling: subTable<ExperienceScalingConfig>({
+    name: "scaling",
+    description: "Autoscaling policy of this experience's instances ([experiences.scaling] after its [[experiences]]).",
+    fields: scalingFields
+  }),
+  quota: subTable<ExperienceQuotaConfig>({
+    name: "quota",
+    description: "Hard limits of this experience ([experiences.quota] after its [[experiences]]).",
+    fields: quotaFields
   })
 }
 
@@ -571,7 +779,111 @@ const checkExperience = (e: ExperienceConfig): Issue | undefined => {
   // The mesh core's own checks, so whatever loads here is accepted there too
   // (the rules above are the same or stricter, so this should never fire).
   const core = validateGeometry(meshGeometryOf(e)) ?? validatePolicy(meshPolicyOf(e))
-  return core === undefined ? undefined : { path: [], message: `experience ${JSON.stringify(e.id)}: ${core}` }
+  if (core !== undefined) return { path: [], message: `experience ${JSON.stringify(e.id)}: ${core}` }
+  return checkScaling(e)
+}
+
+const MODE_NAME = { regex: /^[A-Za-z0-9_-]{1,64}$/, text: "a name of 1 to 64 characters from A-Z a-z 0-9 _ -" }
+
+const matchmakingModeFields: ItemFields<MatchmakingModeConfig> = {
+  experience: string({
+    default: "arena",
+    required: true,
+    description: "Id of the instanced experience whose instances host this mode's matches.",
+    pattern: MODE_NAME
+  }),
+  mode: string({
+    default: "squads",
+    required: true,
+    description: "Name of the mode; one queue per (experience, mode), named in the client's MatchQueue frame.",
+    pattern: MODE_NAME
+  }),
+  matchSize: integer({ default: 10, min: 1, max: 1000, description: "Players per match (a party counts with all its members)." }),
+  minPlayers: integer({
+    default: 0,
+    min: 0,
+    max: 1000,
+    description:
+      "Smallest match started once the oldest ticket's skill window stopped growing (free slots are backfilled); 0 = matches are always full."
+  }),
+  initialSkillWindow: number({
+    default: 100,
+    min: 0,
+    max: 1e6,
+    description: "Skill window half-width of a new ticket: it matches skills within ± this of its own."
+  }),
+  skillWindowGrowthPerSecond: number({
+    default: 25,
+    min: 0,
+    max: 1e6,
+    description: "How much the skill window widens per second of waiting."
+  }),
+  maxSkillWindow: number({ default: 500, min: 0, max: 1e6, description: "Widest skill window (>= initial_skill_window)." }),
+  ticketTimeoutSeconds: integer({
+    default: 120,
+    min: 1,
+    max: 86400,
+    description: "A ticket not matched within this many seconds is dropped (MatchEnded reason \"timeout\")."
+  }),
+  readyCheckSeconds: integer({
+    default: 0,
+    min: 0,
+    max: 600,
+    description: "Time every player of a found match has to accept it (MatchAccept); 0 = no ready check, matches start at once."
+  }),
+  maxLatencyMs: integer({
+    default: 150,
+    min: 0,
+    max: 60000,
+    description: "Highest latency to a region at which a player may be matched there, in ms."
+  }),
+  backfill: boolean({
+    default: true,
+    description: "Fill free slots of this mode's running matches (a player left) with queued parties before forming new matches."
+  })
+}
+
+const checkMatchmakingMode = (m: MatchmakingModeConfig): Issue | undefined => {
+  const name = `matchmaking mode ${JSON.stringify(m.mode)} of experience ${JSON.stringify(m.experience)}`
+  if (m.minPlayers > m.matchSize) {
+    return { path: ["min_players"], message: `${name}: expected at most match_size (${m.matchSize}), got ${m.minPlayers}` }
+  }
+  if (m.maxSkillWindow < m.initialSkillWindow) {
+    return {
+      path: ["max_skill_window"],
+      message: `${name}: expected at least initial_skill_window (${m.initialSkillWindow}), got ${m.maxSkillWindow}`
+    }
+  }
+  return undefined
+}
+
+/**
+ * Rules between sections that no single key can check: every matchmaking
+ * mode names a configured instanced experience whose instances hold a whole
+ * match. Returns the offending key (TOML path) and a message, or undefined.
+ */
+export const checkCrossSections = (config: TesseraConfig): { readonly key: string; readonly message: string } | undefined => {
+  const experiences = new Map(config.experiences.map((e) => [e.id, e]))
+  for (const [i, m] of config.matchmaking.modes.entries()) {
+    const e = experiences.get(m.experience)
+    const key = `matchmaking.modes[${i}]`
+    if (e === undefined) {
+      return {
+        key: `${key}.experience`,
+        message: `expected the id of a configured experience (${[...experiences.keys()].join(", ")}), got ${JSON.stringify(m.experience)}`
+      }
+    }
+    if (e.world !== "instanced") {
+      return { key: `${key}.experience`, message: `experience ${JSON.stringify(e.id)} is an open world; matches need an instanced one` }
+    }
+    if (m.matchSize > e.maxPlayers) {
+      return {
+        key: `${key}.match_size`,
+        message: `expected at most experience ${JSON.stringify(e.id)}'s max_players (${e.maxPlayers}), got ${m.matchSize}`
+      }
+    }
+  }
+  return undefined
 }
 
 /** An experience with every key but its id and name at its default. */
@@ -773,6 +1085,13 @@ export const configSchema: ConfigSchema = {
         min: 0,
         max: 10000000,
         description: "Players spawn within this distance of the world origin, in metres."
+      }),
+      editReach: number({
+        default: 8,
+        min: 0,
+        max: 100000,
+        exclusiveMin: true,
+        description: "Open worlds: farthest a player may edit the world from, in metres (only inside its own region; keep <= cell_size)."
       })
     }
   },
@@ -790,6 +1109,117 @@ export const configSchema: ConfigSchema = {
         min: 1,
         max: 1000000,
         description: "Most instances of one instanced experience; placement and admin spawn refuse beyond it."
+      }),
+      actuator: oneOf({
+        values: SCHEDULER_ACTUATORS,
+        default: "local",
+        description:
+          "How scaling decisions are applied: local (spawn/drain instances in this cluster), nomad (scale a Nomad task group), kubernetes (export metrics for an HPA)."
+      }),
+      scalingIntervalMs: integer({
+        default: 5000,
+        min: 100,
+        max: 3600000,
+        description: "How often the autoscaling policy runs for every experience with scaling enabled, in ms."
+      }),
+      stateSaveIntervalMs: integer({
+        default: 500,
+        min: 50,
+        max: 60000,
+        description: "Scheduler state (instances, placements, scaling) is saved at most this often when it changed, in ms, and on stop."
+      }),
+      nomadAddress: string({
+        default: "http://127.0.0.1:4646",
+        description: "actuator = nomad: Nomad's HTTP API address."
+      }),
+      nomadToken: string({
+        default: "",
+        allowEmpty: true,
+        secret: true,
+        description: "actuator = nomad: ACL token (X-Nomad-Token) with read-job-scaling and scale-job; set TESSERA_SCHEDULER_NOMAD_TOKEN."
+      }),
+      nomadNamespace: string({
+        default: "",
+        allowEmpty: true,
+        description: "actuator = nomad: the job's namespace; empty = Nomad's default."
+      }),
+      nomadJob: string({
+        default: "tessera",
+        description: "actuator = nomad: the job id (deploy/nomad/tessera.nomad.hcl)."
+      }),
+      nomadGroup: string({
+        default: "region",
+        description: "actuator = nomad: the task group whose count the scheduler sets (the role hosting instances)."
+      }),
+      nomadTimeoutMs: integer({
+        default: 5000,
+        min: 100,
+        max: 600000,
+        description: "actuator = nomad: timeout of one HTTP attempt, in ms."
+      }),
+      nomadRetries: integer({
+        default: 3,
+        min: 0,
+        max: 100,
+        description: "actuator = nomad: retries of a failed request (timeouts, 5xx, 429), with exponential backoff."
+      }),
+      nomadRetryBaseMs: integer({
+        default: 200,
+        min: 0,
+        max: 600000,
+        description: "actuator = nomad: delay before the first retry, in ms; doubled for each next one."
+      })
+    }
+  },
+  health: {
+    description: "Health checks of instances from their heartbeats (failure detection, player migration, replacement).",
+    fields: {
+      enabled: boolean({
+        default: true,
+        description: "Check instances' heartbeats; an unhealthy instance's players are moved and the instance is replaced."
+      }),
+      heartbeatIntervalMs: integer({
+        default: 5000,
+        min: 100,
+        max: 600000,
+        description: "How often instances send a heartbeat and the scheduler checks them, in ms."
+      }),
+      missedHeartbeats: integer({
+        default: 3,
+        min: 1,
+        max: 1000,
+        description: "Intervals without a heartbeat after which a check fails."
+      }),
+      unhealthyThreshold: integer({
+        default: 3,
+        min: 1,
+        max: 1000,
+        description: "Failed checks in a row before an instance is unhealthy (damps flapping)."
+      }),
+      healthyThreshold: integer({
+        default: 2,
+        min: 1,
+        max: 1000,
+        description: "Passed checks in a row before an instance is healthy again."
+      }),
+      maxTickMs: number({
+        default: 200,
+        min: 0,
+        max: 600000,
+        exclusiveMin: true,
+        description: "A check fails when the instance's tick duration p99 over the interval exceeds this, in ms."
+      }),
+      maxCpu: number({
+        default: 0,
+        min: 0,
+        max: 64,
+        description: "A check fails when the instance's process CPU (1 = one core) exceeds this; 0 disables."
+      }),
+      maxMemoryMb: integer({
+        default: 0,
+        min: 0,
+        max: 1048576,
+        description: "A check fails when the instance's process resident memory exceeds this, in MiB; 0 disables."
       })
     }
   },
@@ -847,6 +1277,35 @@ export const configSchema: ConfigSchema = {
         itemExpected: "a non-empty string",
         checkItem: (word) => (word.length > 0 ? undefined : ""),
         description: "Words filtered out of chat messages; comma-separated in the env var."
+      })
+    }
+  },
+  matchmaking: {
+    description:
+      "The matchmaking expert: queues per (experience, mode) with skill windows, parties, region latency, ready checks and backfill.",
+    fields: {
+      regions: stringList({
+        default: ["local"],
+        nonEmpty: true,
+        expected: "a non-empty list of region names",
+        itemExpected: "a region name of 1 to 64 characters from A-Z a-z 0-9 _ -",
+        checkItem: (name) => (MODE_NAME.regex.test(name) ? undefined : ""),
+        description:
+          "Region names clients report latencies for (MatchQueue); a client that reports none is matched as if at 0 ms to each."
+      }),
+      tickMs: integer({
+        default: 250,
+        min: 10,
+        max: 10000,
+        description: "How often a queue with tickets forms matches, in ms."
+      }),
+      modes: tableList<MatchmakingModeConfig>({
+        default: [],
+        description: "The matchmaking queues, one [[matchmaking.modes]] table each; none: matchmaking is off.",
+        itemName: "matchmaking mode",
+        fields: matchmakingModeFields,
+        uniqueBy: ["experience", "mode"],
+        check: checkMatchmakingMode
       })
     }
   },

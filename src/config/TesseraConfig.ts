@@ -5,6 +5,32 @@
  * TESSERA_SERVER_SHUTDOWN_TIMEOUT_MS). Defaults and descriptions live in
  * ConfigSchema.ts, the one place that defines every key.
  */
+/**
+ * An experience's autoscaling policy (`[experiences.scaling]`), mapped to
+ * scheduler/autoscale/ScalingPolicy.ts by the scheduler. 0 in
+ * targetPlayersPerInstance / maxInstances means "derive it" (see ConfigSchema.ts).
+ */
+export interface ExperienceScalingConfig {
+  readonly enabled: boolean
+  readonly minInstances: number
+  readonly maxInstances: number
+  readonly targetPlayersPerInstance: number
+  readonly scaleUpThreshold: number
+  readonly scaleDownThreshold: number
+  readonly targetCpu: number
+  readonly targetTickMs: number
+  readonly bufferInstances: number
+  readonly scaleUpCooldownSeconds: number
+  readonly scaleDownCooldownSeconds: number
+  readonly maxStep: number
+}
+
+/** An experience's hard limits (`[experiences.quota]`); 0 = no limit of its own. */
+export interface ExperienceQuotaConfig {
+  readonly maxInstances: number
+  readonly maxPlayers: number
+}
+
 export interface ExperienceConfig {
   readonly id: string
   readonly name: string
@@ -33,6 +59,30 @@ export interface ExperienceConfig {
   readonly regionsX: number
   readonly regionsY: number
   readonly regionsZ: number
+  /** Autoscaling of the experience's instances (instanced worlds). */
+  readonly scaling: ExperienceScalingConfig
+  /** Limits one experience's load can never exceed, whatever the others do. */
+  readonly quota: ExperienceQuotaConfig
+}
+
+/** One matchmaking queue: a mode of an instanced experience (`[[matchmaking.modes]]`). */
+export interface MatchmakingModeConfig {
+  /** Id of the (instanced) experience the matches are played in. */
+  readonly experience: string
+  /** Name of the mode ("squads", "ranked"...); one queue per (experience, mode). */
+  readonly mode: string
+  readonly matchSize: number
+  /** Smallest match started once the skill window stops growing; 0 = always full matches. */
+  readonly minPlayers: number
+  readonly initialSkillWindow: number
+  readonly skillWindowGrowthPerSecond: number
+  readonly maxSkillWindow: number
+  readonly ticketTimeoutSeconds: number
+  /** 0 = no ready check. */
+  readonly readyCheckSeconds: number
+  readonly maxLatencyMs: number
+  /** Fill free slots of this mode's running matches with queued parties. */
+  readonly backfill: boolean
 }
 
 export interface TesseraConfig {
@@ -77,10 +127,33 @@ export interface TesseraConfig {
     readonly maxSpeed: number
     readonly worldHalfExtent: number
     readonly spawnRadius: number
+    /** Open worlds: farthest a player may edit the world from (metres), inside its own region only. */
+    readonly editReach: number
   }
   readonly scheduler: {
     readonly emptyInstanceGraceSeconds: number
     readonly maxInstances: number
+    readonly actuator: "local" | "nomad" | "kubernetes"
+    readonly scalingIntervalMs: number
+    readonly stateSaveIntervalMs: number
+    readonly nomadAddress: string
+    readonly nomadToken: string
+    readonly nomadNamespace: string
+    readonly nomadJob: string
+    readonly nomadGroup: string
+    readonly nomadTimeoutMs: number
+    readonly nomadRetries: number
+    readonly nomadRetryBaseMs: number
+  }
+  readonly health: {
+    readonly enabled: boolean
+    readonly heartbeatIntervalMs: number
+    readonly missedHeartbeats: number
+    readonly unhealthyThreshold: number
+    readonly healthyThreshold: number
+    readonly maxTickMs: number
+    readonly maxCpu: number
+    readonly maxMemoryMb: number
   }
   readonly admin: {
     /** Empty: the admin API is disabled. */
@@ -93,6 +166,11 @@ export interface TesseraConfig {
     readonly messagesPerSecond: number
     readonly burst: number
     readonly bannedWords: ReadonlyArray<string>
+  }
+  readonly matchmaking: {
+    readonly regions: ReadonlyArray<string>
+    readonly tickMs: number
+    readonly modes: ReadonlyArray<MatchmakingModeConfig>
   }
   readonly cluster: {
     readonly transport: "single" | "socket"

@@ -11,6 +11,7 @@ import * as Fs from "node:fs"
 import { Data, Either } from "effect"
 import * as Toml from "smol-toml"
 import {
+  checkCrossSections,
   closestMatch,
   configKeys,
   configSections,
@@ -170,7 +171,7 @@ const applyEnv = (draft: Draft, env: Readonly<Record<string, string | undefined>
 
 /** Overrides use camelCase keys; experience items are decoded in their snake_case (file) form. */
 const toSnakeKeys = (item: unknown): unknown =>
-  isTable(item) ? Object.fromEntries(Object.entries(item).map(([k, v]) => [toSnakeCase(k), v])) : item
+  isTable(item) ? Object.fromEntries(Object.entries(item).map(([k, v]) => [toSnakeCase(k), isTable(v) ? toSnakeKeys(v) : v])) : item
 
 const applyOverrides = (draft: Draft, overrides: DeepPartial<TesseraConfig>): void => {
   for (const [sectionName, sectionValue] of Object.entries(overrides)) {
@@ -196,7 +197,13 @@ const applyOverrides = (draft: Draft, overrides: DeepPartial<TesseraConfig>): vo
           OVERRIDES_SOURCE
         )
       }
-      decodeInto(draft, spec, value, OVERRIDES_SOURCE)
+      // A table list inside a section (matchmaking.modes) takes camelCase items here too.
+      decodeInto(
+        draft,
+        spec,
+        spec.field.kind === "table list" && Array.isArray(value) ? value.map(toSnakeKeys) : value,
+        OVERRIDES_SOURCE
+      )
     }
   }
 }
@@ -257,6 +264,8 @@ export const loadConfig = (options: LoadConfigOptions = {}): TesseraConfig => {
   if (options.overrides !== undefined) applyOverrides(draft, options.overrides)
   // Every value in the draft is either a default or passed its key's Field<A>.decode.
   const config = deepFreeze(draft as unknown as TesseraConfig)
+  const cross = checkCrossSections(config)
+  if (cross !== undefined) throw new ConfigError({ key: cross.key, message: `config key ${cross.key}: ${cross.message}` })
   assertSafeForProduction(config)
   return config
 }
@@ -289,6 +298,10 @@ const tomlValue = (value: unknown): string => {
   if (typeof value === "string") return tomlString(value)
   if (typeof value === "number" || typeof value === "boolean") return String(value)
   if (Array.isArray(value)) return `[${value.map(tomlValue).join(", ")}]`
+  // A table inside a section's table list (matchmaking.modes): an inline table with snake_case keys.
+  if (isTable(value)) {
+    return `{ ${Object.entries(value).map(([k, v]) => `${toSnakeCase(k)} = ${tomlValue(v)}`).join(", ")} }`
+  }
   throw new Error(`renderConfig: cannot render ${describeValue(value)}`)
 }
 
@@ -337,9 +350,22 @@ export const renderConfig = (config: TesseraConfig, options: RenderConfigOptions
     const describe = comments && index === 0
     if (describe) lines.push(`# ${experiencesKey.field.description}`)
     lines.push(`[[${experiencesKey.tomlPath}]]`)
+    const tables = experiencesKey.field.items.filter((spec) => spec.field.kind === "table")
     for (const spec of experiencesKey.field.items) {
+      if (spec.field.kind === "table") continue
       if (describe) lines.push(`# ${spec.field.description}`)
       lines.push(`${spec.tomlKey} = ${tomlValue(item[spec.key])}`)
+    }
+    // Sub-tables ([experiences.scaling]) come after the item's own keys.
+    for (const spec of tables) {
+      const sub = item[spec.key] as Readonly<Record<string, unknown>>
+      lines.push("")
+      if (describe) lines.push(`# ${spec.field.description}`)
+      lines.push(`[${experiencesKey.tomlPath}.${spec.tomlKey}]`)
+      for (const inner of spec.field.items) {
+        if (describe) lines.push(`# ${inner.field.description}`)
+        lines.push(`${inner.tomlKey} = ${tomlValue(sub[inner.key])}`)
+      }
     }
     lines.push("")
   })

@@ -4,6 +4,7 @@ import uWS from "uWebSockets.js"
 import { Readiness } from "../cluster/Readiness.js"
 import { AppConfig } from "../config/AppConfig.js"
 import { ChatEntity } from "../experts/chat/ChatEntity.js"
+import { MatchmakerEntity } from "../experts/matchmaking/MatchmakerEntity.js"
 import { CloseCode } from "../protocol/Opcodes.js"
 import { LocalRegions } from "../region/LocalRegions.js"
 import { RegionEntity } from "../region/RegionEntity.js"
@@ -20,7 +21,7 @@ import { IpRateLimits } from "./IpRateLimits.js"
 import { WebSocketHandler } from "./WebSocketHandler.js"
 import { installAuthorityAuditApi } from "./AuthorityAuditApi.js"
 import { installAdminApi } from "./AdminApi.js"
-import type { ControlEvents } from "../control/ControlEvents.js"
+import { ControlEvents } from "../control/ControlEvents.js"
 import type { AuditLogRepository } from "../storage/AuditLogRepository.js"
 import { MeshDirectories } from "../region/MeshDirectories.js"
 
@@ -136,6 +137,8 @@ const installClients = (
       auth,
       sessions: yield* SessionEntity.client,
       chat: yield* ChatEntity.client,
+      matchmakers: yield* MatchmakerEntity.client,
+      controlEvents: yield* ControlEvents,
       inputs,
       ipLimiter: ipLimits.upgrade,
       run,

@@ -3,6 +3,9 @@ import { InputBuffer } from "../region/InputBuffer.js"
 import type { LocalRegions } from "../region/LocalRegions.js"
 import type { RegionInputBus } from "../region/RegionInputBus.js"
 import { RegionEntity } from "../region/RegionEntity.js"
+import type { WorldEditRequest, WorldEditVerdict } from "../region/WorldEdits.js"
+import { GameError } from "../protocol/GameError.js"
+import { ErrorCode } from "../protocol/Opcodes.js"
 
 type RegionClient = Effect.Effect.Success<typeof RegionEntity.client>
 
@@ -35,6 +38,36 @@ export class InputRouter {
       this.remote.set(regionId, batch)
     }
     batch.push(entityId, seq, dx, dy, dz, buttons)
+  }
+
+  /**
+   * Routes one world edit to the player's region. Co-located: a direct call,
+   * answered at once. Remote: one Edit entity message (edits are rare next to
+   * inputs), answered by the returned effect, which fails with the region's
+   * GameError or an Internal one when the region does not answer.
+   */
+  edit(
+    regionId: string,
+    playerId: string,
+    edit: WorldEditRequest
+  ): WorldEditVerdict | Effect.Effect<void, GameError> {
+    const local = this.localRegions.get(regionId)
+    if (local !== undefined) {
+      return local.worldEdit?.(playerId, edit) ??
+        { ok: false, code: ErrorCode.NotInWorld, message: "world edits are for open worlds" }
+    }
+    return this.regions(regionId).Edit({ playerId, ...edit }).pipe(
+      Effect.timeout(Duration.seconds(2)),
+      Effect.asVoid,
+      Effect.catchAll((error) =>
+        error instanceof GameError
+          ? Effect.fail(error)
+          : Effect.zipRight(
+            Effect.logWarning("world edit not delivered", error).pipe(Effect.annotateLogs({ regionId })),
+            Effect.fail(new GameError({ code: ErrorCode.Internal, message: "the region did not answer; try again" }))
+          )
+      )
+    )
   }
 
   /**

@@ -3,17 +3,26 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } fro
 import type { TesseraConfig } from "../config/TesseraConfig.js"
 import { instanceChannelKey, routeChat, worldChannelKey } from "../experts/ExpertRouter.js"
 import type { ChatEntity } from "../experts/chat/ChatEntity.js"
+import { matchQueueKey, type MatchmakerEntity, queueKeyOfId } from "../experts/matchmaking/MatchmakerEntity.js"
 import * as Metrics from "../observability/Metrics.js"
 import { decode, encode } from "../protocol/Codec.js"
 import { GameError } from "../protocol/GameError.js"
 import type { JoinedInfo } from "../protocol/Location.js"
-import { type ChatHistoryFrame, type JoinedFrame, parseClientFrame, type ServerFrame } from "../protocol/Messages.js"
+import {
+  type ChatHistoryFrame,
+  type JoinedFrame,
+  type MatchQueueFrame,
+  parseClientFrame,
+  type ServerFrame,
+  type WorldEditFrame
+} from "../protocol/Messages.js"
 import { ChatChannel, ClientOp, CloseCode, ErrorCode, PROTOCOL_VERSION, ServerOp } from "../protocol/Opcodes.js"
 import { cellsAround, neighbourhoodDiff } from "../region/InterestGrid.js"
 import { cellTopic, chatTopic } from "../region/WorldIds.js"
 import type { SessionEntity } from "../session/SessionEntity.js"
 import type { Auth, PlayerClaims } from "./Auth.js"
 import type { Presence } from "../storage/redis/Presence.js"
+import type { ControlEvents } from "../control/ControlEvents.js"
 import type { ClusterGatewayPort, TopicSubscriptionSink } from "./ClientDeliveryRedis.js"
 import { clientIp } from "./HttpApi.js"
 import type { ClientSocket, Connection } from "./Connection.js"
@@ -31,6 +40,8 @@ export interface WebSocketDeps {
   readonly auth: Auth["Type"]
   readonly sessions: Client<typeof SessionEntity.client>
   readonly chat: Client<typeof ChatEntity.client>
+  /** The matchmaking expert, one entity per (experience, mode) queue. */
+  readonly matchmakers: Client<typeof MatchmakerEntity.client>
   readonly inputs: InputRouter
   /** WebSocket upgrades per IP (shared by every gateway when Redis is on). */
   readonly ipLimiter: SharedRateLimiter["Type"]
@@ -39,6 +50,8 @@ export interface WebSocketDeps {
   /** Where topic subscriptions are reported (across nodes: Redis channels follow local subscribers). */
   readonly topics: TopicSubscriptionSink
   readonly presence: Presence["Type"]
+  /** This process's control event bus: PlayerConnected / PlayerDisconnected (actor "system"). */
+  readonly controlEvents?: ControlEvents["Type"]
 }
 
 /** The gateway's copy of where the player is, handed to its session with every call. */
@@ -53,6 +66,8 @@ const refuse = (res: HttpResponse, status: string, code: string, message: string
 }
 
 const THROTTLED_ERROR_INTERVAL_MS = 1000
+/** Longest wait for a matchmaking queue's answer. */
+const MATCHMAKER_TIMEOUT_MS = 5000
 /** A socket whose send buffer stays over the limit this long is dropped. */
 const LAGGING_GRACE_MS = 5000
 
@@ -67,10 +82,13 @@ export class WebSocketHandler implements ClusterGatewayPort {
   private nextConnection = 1
   private readonly radius: number
   private readonly maxBuffered: number
+  /** Experiences whose world is open (the only ones players may edit). */
+  private readonly openExperiences: ReadonlySet<string>
 
   constructor(private readonly deps: WebSocketDeps) {
     this.radius = deps.config.region.interestRadius
     this.maxBuffered = deps.config.gateway.maxBackpressureBytes
+    this.openExperiences = new Set(deps.config.experiences.filter((e) => e.world === "open").map((e) => e.id))
   }
 
   get connectionCount(): number {
@@ -205,6 +223,10 @@ export class WebSocketHandler implements ClusterGatewayPort {
       }
       c.welcomed = true
       this.deps.run(this.deps.presence.online(c.playerId, this.deps.gatewayId, null), () => {})
+      const control = this.deps.controlEvents
+      if (control !== undefined) {
+        this.deps.run(control.publish("system", { _tag: "PlayerConnected", playerId: c.playerId, gateway: this.deps.gatewayId }), () => {})
+      }
       this.send(ws, [
         ServerOp.Welcome,
         this.deps.serverVersion,
@@ -231,10 +253,18 @@ export class WebSocketHandler implements ClusterGatewayPort {
     // uWS drops a closed socket's subscriptions silently: report them from what we know it had.
     for (const topic of c.topics) this.deps.topics.unsubscribed(topic)
     c.topics.clear()
-    if (this.byPlayer.get(c.playerId) === ws) this.byPlayer.delete(c.playerId)
+    const current = this.byPlayer.get(c.playerId) === ws
+    if (current) this.byPlayer.delete(c.playerId)
+    // A player gone from its last connection leaves the matchmaking queue (with its party).
+    if (current && this.matchPlayers.delete(c.playerId)) this.matchCancel(undefined, c, `player "${c.playerId}" disconnected`)
     if (c.welcomed) {
       this.disconnectSession(c)
       this.deps.run(this.deps.presence.offline(c.playerId, this.deps.gatewayId), () => {})
+      const control = this.deps.controlEvents
+      if (control !== undefined) {
+        const reason = `connection closed (${code}${message.byteLength > 0 ? ` ${Buffer.from(message).toString().slice(0, 120)}` : ""})`
+        this.deps.run(control.publish("system", { _tag: "PlayerDisconnected", playerId: c.playerId, reason }), () => {})
+      }
     }
   }
 
@@ -310,7 +340,126 @@ export class WebSocketHandler implements ClusterGatewayPort {
         return this.leave(ws, c)
       case ClientOp.Chat:
         return this.chat(ws, c, frame[1], frame[2], frame[3])
+      case ClientOp.WorldEdit:
+        return this.worldEdit(ws, c, frame)
+      case ClientOp.MatchQueue:
+        return this.matchQueue(ws, c, frame)
+      case ClientOp.MatchCancel:
+        return this.matchCancel(ws, c, `cancelled by "${c.playerId}"`)
+      case ClientOp.MatchAccept:
+      case ClientOp.MatchDecline:
+        return this.matchAnswer(ws, c, frame[0] === ClientOp.MatchAccept, frame[1])
     }
+  }
+
+  // ---- matchmaking (each queue is an expert entity keyed by experience and mode) ----------
+
+  /** Players of this gateway that used matchmaking: their tickets are cancelled when they disconnect. */
+  private readonly matchPlayers = new Set<string>()
+
+  /** A matchmaker call, bounded (a group no runner hosts would otherwise retry forever). */
+  private matchCall<A, E>(effect: Effect.Effect<A, E, never>): Effect.Effect<A, GameError> {
+    return effect.pipe(
+      Effect.mapError((error) =>
+        error instanceof GameError ? error : new GameError({ code: ErrorCode.Internal, message: "matchmaking is not available" })
+      ),
+      Effect.timeoutFail({
+        duration: MATCHMAKER_TIMEOUT_MS,
+        onTimeout: () => new GameError({ code: ErrorCode.Internal, message: "matchmaking did not answer in time" })
+      })
+    )
+  }
+
+  private matchQueue(ws: ClientSocket, c: Connection, frame: MatchQueueFrame): void {
+    const [, experienceId, mode, party, skill, latencies] = frame
+    const modes = this.deps.config.matchmaking.modes
+    const modeConfig = modes.find((m) => m.experience === experienceId && m.mode === mode)
+    if (modeConfig === undefined) {
+      const known = modes.map((m) => `${m.experience}/${m.mode}`).join(", ") || "none"
+      return this.send(ws, [ServerOp.Error, ErrorCode.MatchRejected, `no matchmaking mode "${mode}" for experience "${experienceId}" (known: ${known})`])
+    }
+    if (party.includes(c.playerId)) {
+      return this.send(ws, [ServerOp.Error, ErrorCode.BadShape, "match queue party lists the other members only, not yourself"])
+    }
+    if (party.length + 1 > modeConfig.matchSize) {
+      return this.send(ws, [
+        ServerOp.Error,
+        ErrorCode.MatchRejected,
+        `a party of ${party.length + 1} does not fit a match of ${modeConfig.matchSize} ("${mode}" of "${experienceId}")`
+      ])
+    }
+    this.matchPlayers.add(c.playerId)
+    const { presence, matchmakers } = this.deps
+    const enqueue = Effect.gen(function*() {
+      const gateways = yield* Effect.forEach(party, (member) => presence.gatewayOf(member), { concurrency: "unbounded" })
+      const offline = party.filter((_, i) => gateways[i] === undefined)
+      if (offline.length > 0) {
+        return yield* new GameError({
+          code: ErrorCode.MatchRejected,
+          message: `every party member must be online; not online: ${offline.map((p) => `"${p}"`).join(", ")}`
+        })
+      }
+      return yield* matchmakers(matchQueueKey(experienceId, mode)).Enqueue({
+        players: [c.playerId, ...party].map((playerId) => ({ playerId, skill })),
+        latencies,
+        leaderExperienceId: c.experienceId
+      })
+    })
+    this.deps.run(this.matchCall(enqueue), (exit) => {
+      if (!c.closed && Exit.isFailure(exit)) this.sendFailure(ws, exit.cause)
+    })
+  }
+
+  /**
+   * Cancels the player's ticket wherever it is queued: the frame names no
+   * queue, so every configured queue is asked (there are few; cancels are
+   * rare). `ws` undefined: the player disconnected, nobody to answer.
+   */
+  private matchCancel(ws: ClientSocket | undefined, c: Connection, reason: string): void {
+    const modes = this.deps.config.matchmaking.modes
+    const { matchmakers } = this.deps
+    const cancels = Effect.forEach(
+      modes,
+      (m) => Effect.either(this.matchCall(matchmakers(matchQueueKey(m.experience, m.mode)).Cancel({ playerId: c.playerId, reason }))),
+      { concurrency: "unbounded" }
+    )
+    this.deps.run(cancels, (exit) => {
+      if (ws === undefined || c.closed) return
+      if (Exit.isSuccess(exit) && exit.value.some((r) => r._tag === "Right")) return
+      this.send(ws, [ServerOp.Error, ErrorCode.NotQueued, "you are not in a matchmaking queue"])
+    })
+  }
+
+  private matchAnswer(ws: ClientSocket, c: Connection, accepted: boolean, matchId: string): void {
+    const key = queueKeyOfId(matchId)
+    const known = key !== undefined && this.deps.config.matchmaking.modes.some((m) => matchQueueKey(m.experience, m.mode) === key)
+    if (!known) return this.send(ws, [ServerOp.Error, ErrorCode.NotQueued, `no match "${matchId}"`])
+    this.matchPlayers.add(c.playerId)
+    const queue = this.deps.matchmakers(key)
+    const answer = accepted ? queue.Accept({ playerId: c.playerId, matchId }) : queue.Decline({ playerId: c.playerId, matchId })
+    this.deps.run(this.matchCall(answer), (exit) => {
+      if (!c.closed && Exit.isFailure(exit)) this.sendFailure(ws, exit.cause)
+    })
+  }
+
+  /**
+   * A world edit goes to the region holding the player's entity: a direct
+   * call when it is co-located, else one Edit entity message. The per-connection
+   * message limit above already applies to it. Accepted edits are answered by
+   * the WorldEdits frame the region publishes once the edit is stored.
+   */
+  private worldEdit(ws: ClientSocket, c: Connection, frame: WorldEditFrame): void {
+    if (c.regionId === null || c.experienceId === null || !this.openExperiences.has(c.experienceId)) {
+      return this.send(ws, [ServerOp.Error, ErrorCode.NotInWorld, "world edits are for open worlds"])
+    }
+    const [, key, x, y, z, value] = frame
+    const result = this.deps.inputs.edit(c.regionId, c.playerId, { key, x, y, z, value })
+    if (Effect.isEffect(result)) {
+      return this.deps.run(result, (exit) => {
+        if (!c.closed && Exit.isFailure(exit)) this.sendFailure(ws, exit.cause)
+      })
+    }
+    if (!result.ok) this.send(ws, [ServerOp.Error, result.code, result.message])
   }
 
   private join(ws: ClientSocket, c: Connection, experienceId: string): void {

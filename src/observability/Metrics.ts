@@ -570,3 +570,41 @@ export const transferLogDroppedTotal = registry.counter(
   "tessera_transfer_log_dropped_total",
   "Authority transfer log entries dropped unwritten (oldest first) because storage was unavailable for too long."
 )
+
+// --- Scheduler: autoscaling and health (one series per experience; the Kubernetes actuator's HPA inputs) ---
+const experienceSeries = { maxSeries: 1000 }
+export const experiencePlayersPerInstance = registry.gaugeByLabel(
+  "tessera_experience_players_per_instance",
+  "Players (placed and queued) per active instance of each autoscaled experience, as the scheduler sees it (an HPA's per-pod target).",
+  "experience",
+  experienceSeries
+)
+export const experienceQueueLength = registry.gaugeByLabel(
+  "tessera_experience_queue_length",
+  "Players waiting for a place in each experience (matchmaking queues), as last reported to the scheduler.",
+  "experience",
+  experienceSeries
+)
+export const experienceInstances = registry.gaugeByLabel(
+  "tessera_experience_instances",
+  "Active (healthy, not draining) instances of each autoscaled experience.",
+  "experience",
+  experienceSeries
+)
+export const experienceDesiredInstances = registry.gaugeByLabel(
+  "tessera_experience_desired_instances",
+  "Instances the scaling policy wants for each autoscaled experience (current +/- its last decision).",
+  "experience",
+  experienceSeries
+)
+export const scalingDecisionsTotal = registry.counterVec(
+  "tessera_scaling_decisions_total",
+  "Scaling decisions that changed something (scale up or down) or changed their reason (hold).",
+  "decision",
+  ["ScaleUp", "ScaleDown", "Hold"] as const
+)
+export const unhealthyInstancesTotal = registry.counter(
+  "tessera_unhealthy_instances_total",
+  "Instances the scheduler found unhealthy (missed heartbeats or over a threshold); their players were moved."
+)
+export const heartbeatsTotal = registry.counter("tessera_heartbeats_total", "Instance heartbeats received by the scheduler.")

@@ -1,4 +1,4 @@
-import { ChatChannel, ClientOp, ErrorCode, ServerOp } from "./Opcodes.js"
+import { ChatChannel, ClientOp, ErrorCode, type MatchEndReason, ServerOp } from "./Opcodes.js"
 
 /**
  * Frame shapes of protocol v1, as TypeScript tuples. The parsers below are
@@ -16,11 +16,65 @@ export type InputFrame = readonly [op: typeof ClientOp.Input, seq: number, dx: n
 export type ChatFrame = readonly [op: typeof ClientOp.Chat, channel: ChatChannel, text: string, to?: string]
 export type PingFrame = readonly [op: typeof ClientOp.Ping, clientTime: number]
 export type LeaveFrame = readonly [op: typeof ClientOp.Leave]
+/**
+ * Open worlds: key `key` now has `value` at (x, y, z), or is removed (`value`
+ * nil). Keys name whatever the game places or changes (a block, a door).
+ */
+export type WorldEditFrame = readonly [
+  op: typeof ClientOp.WorldEdit,
+  key: string,
+  x: number,
+  y: number,
+  z: number,
+  value: string | null
+]
 
-export type ClientFrame = JoinFrame | InputFrame | ChatFrame | PingFrame | LeaveFrame
+/**
+ * Matchmaking: queue for `mode` of `experienceId` as the leader of a party.
+ * `party` holds the OTHER members' player ids (empty when alone; all must be
+ * online); `skill` is the party's rating; `latencies` maps region names to
+ * the measured round trip in ms (empty: no preference).
+ */
+export type MatchQueueFrame = readonly [
+  op: typeof ClientOp.MatchQueue,
+  experienceId: string,
+  mode: string,
+  party: ReadonlyArray<string>,
+  skill: number,
+  latencies: Readonly<Record<string, number>>
+]
+export type MatchCancelFrame = readonly [op: typeof ClientOp.MatchCancel]
+export type MatchAcceptFrame = readonly [op: typeof ClientOp.MatchAccept, matchId: string]
+export type MatchDeclineFrame = readonly [op: typeof ClientOp.MatchDecline, matchId: string]
+
+export type ClientFrame =
+  | JoinFrame
+  | InputFrame
+  | ChatFrame
+  | PingFrame
+  | LeaveFrame
+  | WorldEditFrame
+  | MatchQueueFrame
+  | MatchCancelFrame
+  | MatchAcceptFrame
+  | MatchDeclineFrame
 
 export const MAX_ID_LENGTH = 64
 export const MAX_SEQ = 0xffffffff
+/** Longest world edit key, in characters. */
+export const MAX_EDIT_KEY_LENGTH = 64
+/** Longest world edit value, in characters. */
+export const MAX_EDIT_VALUE_LENGTH = 256
+/** Most other members in a MatchQueue party. */
+export const MAX_PARTY_MEMBERS = 15
+/** Most region latencies in a MatchQueue. */
+export const MAX_MATCH_REGIONS = 16
+/** Largest latency accepted in a MatchQueue, in ms. */
+export const MAX_MATCH_LATENCY_MS = 60_000
+/** Largest |skill| accepted in a MatchQueue. */
+export const MAX_MATCH_SKILL = 1_000_000
+/** Longest ticket or match id (they carry the queue's key). */
+export const MAX_MATCH_ID_LENGTH = 160
 
 export type ParseResult =
   | { readonly ok: true; readonly frame: ClientFrame }
@@ -80,9 +134,82 @@ export const parseClientFrame = (value: unknown, maxChatLength: number): ParseRe
       if (value.length !== 1) return fail(ErrorCode.BadShape, "leave is [5]")
       return { ok: true, frame: value as unknown as LeaveFrame }
     }
+    case ClientOp.WorldEdit: {
+      if (value.length !== 6) return fail(ErrorCode.BadShape, "world edit is [6, key, x, y, z, value|nil]")
+      const [, key, x, y, z, v] = value
+      if (typeof key !== "string" || key.length === 0 || key.length > MAX_EDIT_KEY_LENGTH) {
+        return fail(ErrorCode.BadShape, `world edit key must be a string of 1..${MAX_EDIT_KEY_LENGTH} chars`)
+      }
+      if (!isFiniteNumber(x) || !isFiniteNumber(y) || !isFiniteNumber(z)) {
+        return fail(ErrorCode.BadShape, "world edit x, y, z must be finite numbers")
+      }
+      if (v !== null && (typeof v !== "string" || v.length > MAX_EDIT_VALUE_LENGTH)) {
+        return fail(ErrorCode.BadShape, `world edit value must be a string of at most ${MAX_EDIT_VALUE_LENGTH} chars, or nil to remove`)
+      }
+      return { ok: true, frame: value as unknown as WorldEditFrame }
+    }
+    case ClientOp.MatchQueue:
+      return parseMatchQueue(value)
+    case ClientOp.MatchCancel: {
+      if (value.length !== 1) return fail(ErrorCode.BadShape, "match cancel is [21]")
+      return { ok: true, frame: value as unknown as MatchCancelFrame }
+    }
+    case ClientOp.MatchAccept:
+    case ClientOp.MatchDecline: {
+      const name = op === ClientOp.MatchAccept ? "match accept is [22, matchId]" : "match decline is [23, matchId]"
+      if (value.length !== 2) return fail(ErrorCode.BadShape, name)
+      const id = value[1]
+      if (typeof id !== "string" || id.length === 0 || id.length > MAX_MATCH_ID_LENGTH) {
+        return fail(ErrorCode.BadShape, `${name} with a matchId of 1..${MAX_MATCH_ID_LENGTH} chars`)
+      }
+      return { ok: true, frame: value as unknown as MatchAcceptFrame | MatchDeclineFrame }
+    }
     default:
       return fail(ErrorCode.UnknownOp, `unknown opcode ${typeof op === "number" ? op : typeof op}`)
   }
+}
+
+const isPlainObject = (u: unknown): u is Record<string, unknown> => {
+  if (typeof u !== "object" || u === null || Array.isArray(u) || u instanceof Uint8Array) return false
+  const proto: unknown = Object.getPrototypeOf(u)
+  return proto === null || proto === Object.prototype
+}
+
+/** MatchQueue: ids, a bounded party without duplicates, a finite skill, bounded latencies (copied into a fresh record). */
+const parseMatchQueue = (value: ReadonlyArray<unknown>): ParseResult => {
+  const shape = "match queue is [20, experienceId, mode, party: playerId[], skill, latencies: {region: ms}]"
+  if (value.length !== 6) return fail(ErrorCode.BadShape, shape)
+  const [, experienceId, mode, party, skill, latencies] = value
+  if (!isId(experienceId) || !isId(mode)) {
+    return fail(ErrorCode.BadShape, `match queue experienceId and mode must be ids of 1..${MAX_ID_LENGTH} chars`)
+  }
+  if (!Array.isArray(party) || party.length > MAX_PARTY_MEMBERS) {
+    return fail(ErrorCode.BadShape, `match queue party must be an array of at most ${MAX_PARTY_MEMBERS} player ids (the other members)`)
+  }
+  const seen = new Set<string>()
+  for (const member of party) {
+    if (!isId(member)) return fail(ErrorCode.BadShape, `match queue party members must be player ids of 1..${MAX_ID_LENGTH} chars`)
+    if (seen.has(member)) return fail(ErrorCode.BadShape, `match queue party lists player "${member}" twice`)
+    seen.add(member)
+  }
+  if (!isFiniteNumber(skill) || Math.abs(skill) > MAX_MATCH_SKILL) {
+    return fail(ErrorCode.BadShape, `match queue skill must be a finite number within ±${MAX_MATCH_SKILL}`)
+  }
+  if (!isPlainObject(latencies)) return fail(ErrorCode.BadShape, "match queue latencies must be a map of region name -> ms")
+  const regions = Object.keys(latencies)
+  if (regions.length > MAX_MATCH_REGIONS) return fail(ErrorCode.BadShape, `match queue latencies: at most ${MAX_MATCH_REGIONS} regions`)
+  const copy: Record<string, number> = {}
+  for (const region of regions) {
+    const ms = latencies[region]
+    if (!isId(region) || region === "__proto__") {
+      return fail(ErrorCode.BadShape, `match queue latencies: region names must be 1..${MAX_ID_LENGTH} chars`)
+    }
+    if (!isFiniteNumber(ms) || ms < 0 || ms > MAX_MATCH_LATENCY_MS) {
+      return fail(ErrorCode.BadShape, `match queue latencies: ms must be a number in 0..${MAX_MATCH_LATENCY_MS} (region "${region}")`)
+    }
+    copy[region] = ms
+  }
+  return { ok: true, frame: [ClientOp.MatchQueue, experienceId, mode, party as ReadonlyArray<string>, skill, copy] }
 }
 
 // ---- server -> client -------------------------------------------------------
@@ -138,8 +265,53 @@ export type ChatHistoryFrame = readonly [
 export type ErrorFrame = readonly [op: typeof ServerOp.Error, code: ErrorCode, message: string]
 export type PongFrame = readonly [op: typeof ServerOp.Pong, clientTime: number, serverTime: number]
 export type LeftFrame = readonly [op: typeof ServerOp.Left, reason: string]
+/**
+ * One world modification: `value` null = the key was removed. `seq` is the
+ * world's sequence number of the stored delta (higher = newer); 0 for an edit
+ * the region accepted but has not stored yet (only in a region's current state).
+ */
+export type WorldEditEntry = readonly [key: string, x: number, y: number, z: number, value: string | null, seq: number]
+/**
+ * Open worlds: edits of one region. Live edits go to the subscribers of the
+ * edit's interest cell; a region's current edits go to a player on join and on
+ * arrival by handoff, in frames of at most WORLD_EDITS_PER_FRAME entries.
+ */
+export type WorldEditsFrame = readonly [
+  op: typeof ServerOp.WorldEdits,
+  regionId: string,
+  edits: ReadonlyArray<WorldEditEntry>
+]
+/** Most entries in one WorldEdits frame (a region's state is sent in several). */
+export const WORLD_EDITS_PER_FRAME = 200
+
+/** Matchmaking: the party's ticket is queued. Ticket ids carry the queue's key (`<experience>:<mode>/t<n>`). */
+export type MatchQueuedFrame = readonly [op: typeof ServerOp.MatchQueued, ticketId: string]
+/**
+ * Matchmaking: a match of `players` was found. With a ready check,
+ * `readyCheckDeadline` (epoch ms) is when it fails unless every player sent
+ * MatchAccept; null: no ready check, a MatchReady follows.
+ */
+export type MatchFoundFrame = readonly [
+  op: typeof ServerOp.MatchFound,
+  matchId: string,
+  readyCheckDeadline: number | null,
+  players: ReadonlyArray<string>
+]
+/** Matchmaking: the match's instance is `worldId`; the player's next Join of `experienceId` lands there. */
+export type MatchReadyFrame = readonly [op: typeof ServerOp.MatchReady, matchId: string, worldId: string, experienceId: string]
+/**
+ * Matchmaking: a ticket (`id` = ticketId) or match (`id` = matchId) ended
+ * without a game; `reason` is a MatchEndReason, `message` says why. After a
+ * failed ready check the players whose tickets were requeued also get a new
+ * MatchQueued.
+ */
+export type MatchEndedFrame = readonly [op: typeof ServerOp.MatchEnded, id: string, reason: MatchEndReason, message: string]
 
 export type ServerFrame =
+  | MatchQueuedFrame
+  | MatchFoundFrame
+  | MatchReadyFrame
+  | MatchEndedFrame
   | WelcomeFrame
   | JoinedFrame
   | SnapshotFrame
@@ -148,6 +320,7 @@ export type ServerFrame =
   | ErrorFrame
   | PongFrame
   | LeftFrame
+  | WorldEditsFrame
 
 // ---- snapshot records ---------------------------------------------------------
 

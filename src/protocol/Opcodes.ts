@@ -11,7 +11,18 @@ export const ClientOp = {
   Input: 2,
   Chat: 3,
   Ping: 4,
-  Leave: 5
+  Leave: 5,
+  /** Open worlds: set (or remove, value nil) one key of the world at a position near the player. */
+  WorldEdit: 6,
+  // ---- matchmaking (20-29) ----
+  /** Queue (with a party) for a matchmaking mode of an experience. */
+  MatchQueue: 20,
+  /** Leave the matchmaking queue (the whole party's ticket). */
+  MatchCancel: 21,
+  /** Accept a match's ready check. */
+  MatchAccept: 22,
+  /** Decline a match's ready check. */
+  MatchDecline: 23
 } as const
 export type ClientOp = (typeof ClientOp)[keyof typeof ClientOp]
 
@@ -24,7 +35,18 @@ export const ServerOp = {
   ChatHistory: 105,
   Error: 106,
   Pong: 107,
-  Left: 108
+  Left: 108,
+  /** Open worlds: world modifications (live edits, and a region's current ones on join/arrival). */
+  WorldEdits: 109,
+  // ---- matchmaking (120-129) ----
+  /** The player's party is queued (also after a failed ready check put it back). */
+  MatchQueued: 120,
+  /** A match was found; with a ready-check deadline every player must accept before it. */
+  MatchFound: 121,
+  /** The match has an instance and the player is routed there: join the experience to enter it. */
+  MatchReady: 122,
+  /** A ticket or match ended without a game (timeout, cancel, failed ready check, allocation failure). */
+  MatchEnded: 123
 } as const
 export type ServerOp = (typeof ServerOp)[keyof typeof ServerOp]
 
@@ -49,9 +71,28 @@ export const ErrorCode = {
   ChatRejected: "chat_rejected",
   ChatRateLimited: "chat_rate_limited",
   UnknownPlayer: "unknown_player",
+  /** A world edit the region refused (out of reach, another region's spot, not here any more). */
+  EditRejected: "edit_rejected",
+  /** A matchmaking request the matchmaker refused (unknown mode, party offline or busy, no region in range...). */
+  MatchRejected: "match_rejected",
+  /** Cancel / accept / decline while not queued or not in that match's ready check. */
+  NotQueued: "not_queued",
   Internal: "internal"
 } as const
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
+
+/** Why a matchmaking ticket or match ended (MatchEnded frames). */
+export const MatchEndReason = {
+  /** No match within the mode's ticket timeout. */
+  Timeout: "timeout",
+  /** A party member cancelled (or disconnected). */
+  Cancelled: "cancelled",
+  /** A ready check failed (declined, or not everyone accepted in time). */
+  LobbyFailed: "lobby_failed",
+  /** The match was formed but could not be started (no instance, or this player could not be routed). */
+  Failed: "failed"
+} as const
+export type MatchEndReason = (typeof MatchEndReason)[keyof typeof MatchEndReason]
 
 /** WebSocket close codes (4000-4999 are application codes). */
 export const CloseCode = {

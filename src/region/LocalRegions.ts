@@ -1,6 +1,7 @@
 import { Context, Layer } from "effect"
 import type { InputBuffer } from "./InputBuffer.js"
 import type { TransferState } from "./MeshBoundary.js"
+import type { WorldEditRequest, WorldEditVerdict } from "./WorldEdits.js"
 
 /**
  * The in-process fast path: regions active on this runner register their
@@ -16,6 +17,8 @@ export interface LocalRegion {
   /** Open worlds: neighbours in this process hand entities over and share ghosts by direct call. */
   acceptHandoff?(state: TransferState, pendingInputs: Uint8Array | undefined, now?: number): "accepted" | "duplicate" | "aborted"
   applyGhosts?(from: string, records: Uint8Array): void
+  /** Open worlds: a co-located gateway hands a player's world edit over by direct call. */
+  worldEdit?: ((playerId: string, edit: WorldEditRequest) => WorldEditVerdict) | undefined
 }
 
 export class LocalRegions extends Context.Tag("tessera/LocalRegions")<LocalRegions, {

@@ -62,6 +62,23 @@ export const RegionEntity = Entity.make("Region", [
   Rpc.make("Authority", {
     success: Schema.Array(Schema.Struct({ regionId: Schema.String, entityId: Schema.Number, epoch: Schema.Number }))
   }),
+  /**
+   * Open worlds: a player's world edit, routed by its gateway to the region
+   * holding the player's entity (value null removes the key). Fails with a
+   * GameError the gateway shows the player (out of reach, a neighbour's spot...).
+   */
+  Rpc.make("Edit", {
+    payload: {
+      playerId: Schema.String,
+      key: Schema.String,
+      x: Schema.Number,
+      y: Schema.Number,
+      z: Schema.Number,
+      value: Schema.NullOr(Schema.String)
+    },
+    success: Schema.Literal("ok"),
+    error: GameError
+  }),
   /** Flushes, stops ticking and lets the entity passivate. */
   Rpc.make("Shutdown"),
   Rpc.make("Info", { success: Schema.Struct({ players: Schema.Number, tick: Schema.Number, ticking: Schema.Boolean }) })

@@ -18,12 +18,14 @@ import { RegionRuntime } from "./RegionRuntime.js"
 import { cellTopic, experienceOfWorld } from "./WorldIds.js"
 import type { ExperienceConfig } from "../config/TesseraConfig.js"
 import { SCHEDULER_ID, SchedulerEntity } from "../scheduler/SchedulerEntity.js"
+import { heartbeatFrozen, makeProcessSampler } from "../scheduler/health/HeartbeatSampler.js"
 import { TransferLog } from "../storage/TransferLog.js"
 import { HandoffLedger } from "./mesh/HandoffLedger.js"
-import { parseRegionId } from "./mesh/MeshGeometry.js"
+import { keyString, parseRegionId, worldBox } from "./mesh/MeshGeometry.js"
 import type { MeshOptions } from "./MeshBoundary.js"
 import { MeshDirectories } from "./MeshDirectories.js"
 import { makeMeshPorts } from "./MeshLink.js"
+import { makeWorldEditStore, type WorldEditStore } from "./WorldEditStore.js"
 
 /** Inputs for an entity that moved on are forwarded this long after its handoff. */
 const FORWARD_TTL_MS = 5_000
@@ -39,6 +41,9 @@ const LEASE_MARGIN_SECONDS = 15
  * players (kept alive by the cluster, since in-process inputs are not entity
  * messages), and stops itself when it has been empty for the grace period.
  */
+
+/** Ticks a late region may run back to back (the rest are skipped, so an overloaded process slows down instead of stalling). */
+const REGION_MAX_CATCH_UP = 2
 export const RegionLive = RegionEntity.toLayer(
   Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
@@ -64,6 +69,8 @@ export const RegionLive = RegionEntity.toLayer(
     const transferLog = yield* TransferLog
     const scheduler = (yield* SchedulerEntity.client)(SCHEDULER_ID)
     let mesh: MeshOptions | undefined
+    /** Open worlds: the region's world modifications (deltas), loaded below. */
+    let worldEdits: WorldEditStore | undefined
     if (meshPlace !== undefined) {
       const directories = yield* MeshDirectories
       yield* directories.get(meshPlace.worldId).pipe(Effect.orDie)
@@ -110,6 +117,7 @@ export const RegionLive = RegionEntity.toLayer(
           // A neighbour in this process hands over by direct call: this region may have stopped ticking while empty.
           if (loop === undefined) Runtime.runFork(effectRuntime)(startTicking)
           delivery.moveCells(entity.playerId, regionId, undefined, cellKey, from)
+          worldEdits?.sendStateTo(entity.playerId)
           // The session follows too (resume, leave and lease expiry address this region from now on).
           Runtime.runFork(effectRuntime)(
             sessions(entity.playerId).Relocated({ worldId, fromRegion: from, regionId, entityId: entity.id }).pipe(
@@ -161,6 +169,30 @@ export const RegionLive = RegionEntity.toLayer(
       yield* Effect.logInfo(`region restored ${restored} players from storage`).pipe(Effect.annotateLogs({ regionId }))
     }
 
+    // An open world's modifications inside this region's box, stored as deltas and written behind.
+    if (mesh !== undefined && runtime.mesh !== undefined) {
+      const meshOptions = mesh
+      worldEdits = yield* makeWorldEditStore({
+        regionId,
+        worldId,
+        regionKey: keyString(meshOptions.key),
+        box: runtime.mesh.box,
+        world: worldBox(meshOptions.directory().geometry),
+        reach: config.region.editReach,
+        cellSize: config.region.cellSize,
+        flushEveryMs: Math.min(200, Math.max(20, Math.round(1000 / tickRate))),
+        positionOf: (playerId) => {
+          const entity = runtime.entityOf(playerId)
+          // An entity in flight to a neighbour is no longer this region's to edit around.
+          return entity !== undefined && runtime.world.entities.get(entity.id) === entity ? entity : undefined
+        },
+        isLeaf: () => meshOptions.directory().isLeaf(meshOptions.key),
+        publish: (cellKey, frame) => delivery.publish(cellTopic(regionId, cellKey), frame),
+        sendToPlayer: (playerId, frame) => delivery.sendToPlayer(playerId, frame)
+      }).pipe(Effect.annotateLogs({ regionId }))
+      runtime.worldEdit = worldEdits.edit
+    }
+
     // Across nodes, gateways publish this region's input batches on its bus channel.
     const effectRuntime = yield* Effect.runtime<never>()
     yield* inputBus.subscribe(regionId, (bytes) => {
@@ -196,11 +228,25 @@ export const RegionLive = RegionEntity.toLayer(
       runtime.tick()
       const seconds = (performance.now() - started) / 1000
       Metrics.tickDurationSeconds.observe(seconds)
-      if (mesh !== undefined) {
-        Metrics.regionTickDurationSeconds.observe(regionId, seconds)
-        recentTicks.push(seconds * 1000)
-      }
+      if (mesh !== undefined) Metrics.regionTickDurationSeconds.observe(regionId, seconds)
+      if (mesh !== undefined || sendsHeartbeats) recentTicks.push(seconds * 1000)
     }
+    // An instance reports a heartbeat to the scheduler's health checks (an open world's regions report load instead).
+    const sendsHeartbeats = mesh === undefined && config.health.enabled
+    const sampleProcess = makeProcessSampler()
+    let nextHeartbeat = Date.now() + config.health.heartbeatIntervalMs
+    const sendHeartbeat = Effect.suspend(() => {
+      const sorted = recentTicks.splice(0).sort((a, b) => a - b)
+      const p99 = sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!
+      const { cpu, memoryBytes } = sampleProcess()
+      // Dev-only test hook: a frozen instance keeps ticking but goes silent.
+      if (heartbeatFrozen(worldId, config.server.dev)) return Effect.void
+      return scheduler.Heartbeat({ worldId, tickP99Ms: p99, players: runtime.playerCount, cpu, memoryBytes }).pipe(
+        Effect.timeout(Duration.seconds(2)),
+        Effect.catchAllCause(() => Effect.void),
+        Effect.forkIn(scope)
+      )
+    })
     const reportLoad = Effect.suspend(() => {
       const sorted = recentTicks.splice(0).sort((a, b) => a - b)
       const p99 = sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!
@@ -213,7 +259,9 @@ export const RegionLive = RegionEntity.toLayer(
     })
 
     const tickLoop = Effect.gen(function*() {
-      const ticker = new FixedTicker(tickRate, performance.now())
+      // At most one tick of catch-up: a late loop with many regions would otherwise run up to five ticks
+      // per region back to back, holding the event loop (and every player's inputs) for hundreds of ms.
+      const ticker = new FixedTicker(tickRate, performance.now(), REGION_MAX_CATCH_UP)
       while (true) {
         const plan = ticker.next(performance.now())
         for (let i = 0; i < plan.ticksDue; i++) runTick()
@@ -239,6 +287,10 @@ export const RegionLive = RegionEntity.toLayer(
             )
           }
         }
+        if (sendsHeartbeats && now >= nextHeartbeat) {
+          nextHeartbeat = now + config.health.heartbeatIntervalMs
+          yield* sendHeartbeat
+        }
         if (runtime.playerCount > 0) emptySince = Date.now()
         else if (Date.now() - emptySince >= emptyGraceMs) return yield* stopTicking
         yield* Effect.sleep(Duration.millis(plan.delayMs))
@@ -261,6 +313,16 @@ export const RegionLive = RegionEntity.toLayer(
       const fiber = loop
       loop = undefined
       runtime.persistAll()
+      // The mesh policy keeps this last report: an idle region is known empty, not lost.
+      if (mesh !== undefined) {
+        Runtime.runFork(effectRuntime)(
+          scheduler.ReportLoad({ regionId, players: runtime.playerCount, tickP99Ms: 0, stopped: true }).pipe(
+            Effect.timeout(Duration.seconds(2)),
+            Effect.catchAllCause(() => Effect.void),
+            Effect.forkIn(scope)
+          )
+        )
+      }
       if (fiber !== undefined) fiber.unsafeInterruptAsFork(fiber.id())
       return setKeepAlive(false)
     })
@@ -298,6 +360,7 @@ export const RegionLive = RegionEntity.toLayer(
             if (!payload.resumed) entity.lastSeq = 0
           }
           yield* startTicking
+          worldEdits?.sendStateTo(payload.playerId)
           return {
             experienceId,
             worldId,
@@ -339,6 +402,17 @@ export const RegionLive = RegionEntity.toLayer(
       AbortHandoff: ({ payload }) => Effect.sync(() => runtime.abortHandoff(payload.transferId)),
       Ghosts: ({ payload }) => Effect.sync(() => runtime.applyGhosts(payload.from, payload.records)),
       Authority: () => Effect.sync(() => runtime.authorityClaims()),
+      Edit: ({ payload }) =>
+        Effect.suspend(() => {
+          if (worldEdits === undefined) {
+            return Effect.fail(new GameError({ code: ErrorCode.NotInWorld, message: "world edits are for open worlds" }))
+          }
+          const { playerId, ...edit } = payload
+          const verdict = worldEdits.edit(playerId, edit)
+          return verdict.ok
+            ? Effect.succeed("ok" as const)
+            : Effect.fail(new GameError({ code: verdict.code, message: verdict.message }))
+        }),
       Shutdown: () => stopTicking,
       Info: () => Effect.succeed({ players: runtime.playerCount, tick: runtime.world.tick, ticking: loop !== undefined })
     })

@@ -64,6 +64,8 @@ export class RegionRuntime implements LocalRegion {
   readonly mesh: MeshBoundary | undefined
   private readonly inFlight = new Map<number, InFlight>()
   private readonly leaving: Array<{ entity: SimEntity; to: string }> = []
+  /** Open worlds: the region's world edits (set by the region entity once its edits are loaded). */
+  worldEdit: LocalRegion["worldEdit"] = undefined
 
   constructor(
     private readonly options: RegionOptions,

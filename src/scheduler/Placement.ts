@@ -15,11 +15,93 @@ export interface Registry {
   readonly instances: Map<string, Instance>
   /** Where each placed player is. */
   readonly placements: Map<string, string>
-  /** Next instance number per experience; ids are never reused while the process lives. */
+  /** Next instance number per experience; ids are never reused (persisted with the registry). */
   readonly counters: Map<string, number>
+  /** Instances being drained by a scale-down: no new players; terminated once empty. */
+  readonly draining: Set<string>
 }
 
-export const emptyRegistry = (): Registry => ({ instances: new Map(), placements: new Map(), counters: new Map() })
+export const emptyRegistry = (): Registry => ({
+  instances: new Map(),
+  placements: new Map(),
+  counters: new Map(),
+  draining: new Set()
+})
+
+/** Limits of one experience: instances (autoscaling, spawn, placement) and players across its instances. */
+export interface Quota {
+  readonly maxInstances: number
+  readonly maxPlayers: number
+}
+
+/** Players placed in the experience's instances. */
+export const playerCount = (registry: Registry, experienceId: string): number => {
+  let count = 0
+  for (const instance of registry.instances.values()) if (instance.experienceId === experienceId) count += instance.players.size
+  return count
+}
+
+/** The registry as plain JSON (what the scheduler persists). */
+export interface RegistryJson {
+  readonly instances: ReadonlyArray<{
+    readonly worldId: string
+    readonly experienceId: string
+    readonly maxPlayers: number
+    readonly createdAt: number
+    readonly players: ReadonlyArray<string>
+    readonly emptySince: number | null
+  }>
+  readonly counters: ReadonlyArray<readonly [string, number]>
+  readonly draining: ReadonlyArray<string>
+}
+
+export const registryToJson = (registry: Registry): RegistryJson => ({
+  instances: [...registry.instances.values()].map((i) => ({
+    worldId: i.worldId,
+    experienceId: i.experienceId,
+    maxPlayers: i.maxPlayers,
+    createdAt: i.createdAt,
+    players: [...i.players].sort(),
+    emptySince: i.emptySince
+  })),
+  counters: [...registry.counters.entries()],
+  draining: [...registry.draining]
+})
+
+/**
+ * A registry from its JSON (placements are derived from the instances'
+ * players; a player listed twice stays in the first). Throws on a shape it
+ * does not know: the caller treats that as "no saved state".
+ */
+export const registryFromJson = (json: unknown): Registry => {
+  const registry = emptyRegistry()
+  const j = json as RegistryJson
+  if (typeof j !== "object" || j === null || !Array.isArray(j.instances) || !Array.isArray(j.counters)) {
+    throw new Error("not a scheduler registry")
+  }
+  for (const i of j.instances) {
+    if (typeof i.worldId !== "string" || typeof i.experienceId !== "string" || !Array.isArray(i.players)) {
+      throw new Error("not a scheduler registry instance")
+    }
+    const instance: Instance = {
+      worldId: i.worldId,
+      experienceId: i.experienceId,
+      maxPlayers: Number(i.maxPlayers),
+      createdAt: Number(i.createdAt),
+      players: new Set(),
+      emptySince: i.emptySince === null ? null : Number(i.emptySince)
+    }
+    for (const playerId of i.players) {
+      if (registry.placements.has(playerId)) continue
+      instance.players.add(playerId)
+      registry.placements.set(playerId, instance.worldId)
+    }
+    registry.instances.set(instance.worldId, instance)
+  }
+  for (const [experienceId, n] of j.counters) registry.counters.set(String(experienceId), Number(n))
+  for (const worldId of j.draining ?? []) if (registry.instances.has(worldId)) registry.draining.add(worldId)
+  return registry
+}
 
 export type PlaceResult =
   | { readonly _tag: "Placed"; readonly worldId: string; readonly created: boolean }
@@ -35,7 +117,8 @@ export const placePlayer = (
   experience: ExperienceConfig,
   playerId: string,
   now: number,
-  maxInstances = Number.POSITIVE_INFINITY
+  maxInstances = Number.POSITIVE_INFINITY,
+  maxPlayers = Number.POSITIVE_INFINITY
 ): PlaceResult => {
   const current = registry.placements.get(playerId)
   if (current !== undefined) {
@@ -43,14 +126,17 @@ export const placePlayer = (
     if (instance !== undefined && instance.experienceId === experience.id) {
       return { _tag: "Placed", worldId: instance.worldId, created: false }
     }
-    removePlayer(registry, playerId, current, now)
   }
+  if (playerCount(registry, experience.id) >= maxPlayers) {
+    return { _tag: "Full", reason: `experience "${experience.id}" is full (quota of ${maxPlayers} players)` }
+  }
+  if (current !== undefined) removePlayer(registry, playerId, current, now)
   let best: Instance | undefined
   let count = 0
   for (const instance of registry.instances.values()) {
     if (instance.experienceId !== experience.id) continue
     count++
-    if (instance.players.size >= instance.maxPlayers) continue
+    if (instance.players.size >= instance.maxPlayers || registry.draining.has(instance.worldId)) continue
     if (best === undefined || instance.players.size > best.players.size) best = instance
   }
   let created = false
@@ -122,7 +208,7 @@ export const instanceWithRoom = (
   let best: Instance | undefined
   for (const instance of registry.instances.values()) {
     if (instance.experienceId !== experienceId || instance.worldId === exclude) continue
-    if (instance.players.size + extra > instance.maxPlayers) continue
+    if (instance.players.size + extra > instance.maxPlayers || registry.draining.has(instance.worldId)) continue
     if (best === undefined || instance.players.size > best.players.size) best = instance
   }
   return best
@@ -161,6 +247,7 @@ export const removeInstance = (registry: Registry, worldId: string): Instance | 
   const instance = registry.instances.get(worldId)
   if (instance === undefined) return undefined
   registry.instances.delete(worldId)
+  registry.draining.delete(worldId)
   for (const playerId of instance.players) {
     if (registry.placements.get(playerId) === worldId) registry.placements.delete(playerId)
   }
@@ -175,12 +262,24 @@ export const removePlayer = (registry: Registry, playerId: string, worldId: stri
   if (instance.players.size === 0 && instance.emptySince === null) instance.emptySince = now
 }
 
-/** Removes and returns the instances that have been empty for at least `graceMs`. */
-export const reapEmpty = (registry: Registry, now: number, graceMs: number): Array<string> => {
+/**
+ * Removes and returns the instances that have been empty for at least
+ * `graceMs`, except those `keep` claims (an autoscaled experience's warm
+ * instances: its policy decides when they go).
+ */
+export const reapEmpty = (
+  registry: Registry,
+  now: number,
+  graceMs: number,
+  keep: (instance: Instance) => boolean = () => false
+): Array<string> => {
   const reaped: Array<string> = []
   for (const instance of registry.instances.values()) {
-    if (instance.emptySince !== null && now - instance.emptySince >= graceMs) reaped.push(instance.worldId)
+    if (instance.emptySince !== null && now - instance.emptySince >= graceMs && !keep(instance)) reaped.push(instance.worldId)
   }
-  for (const worldId of reaped) registry.instances.delete(worldId)
+  for (const worldId of reaped) {
+    registry.instances.delete(worldId)
+    registry.draining.delete(worldId)
+  }
   return reaped
 }

@@ -12,7 +12,11 @@ export const InstanceInfo = Schema.Struct({
   players: Schema.Number,
   maxPlayers: Schema.Number,
   createdAt: Schema.Number,
-  emptySince: Schema.NullOr(Schema.Number)
+  emptySince: Schema.NullOr(Schema.Number),
+  /** From its heartbeats: "unknown" until the health thresholds are reached (absent: not tracked, e.g. empty). */
+  health: Schema.optional(Schema.Literal("healthy", "unhealthy", "unknown")),
+  /** Drained by a scale-down: takes no new players, terminated once empty. */
+  draining: Schema.optional(Schema.Boolean)
 })
 export type InstanceInfo = typeof InstanceInfo.Type
 
@@ -73,9 +77,34 @@ export const SchedulerEntity = Entity.make("Scheduler", [
   Rpc.make("Reap", { success: Schema.Array(Schema.String) }),
   Rpc.make("ListInstances", { success: Schema.Array(InstanceInfo) }),
   /** Open worlds: a region's load, once a second (the split/merge policy's input). */
-  Rpc.make("ReportLoad", { payload: { regionId: Schema.String, players: Schema.Number, tickP99Ms: Schema.Number } }),
+  Rpc.make("ReportLoad", {
+    payload: {
+      regionId: Schema.String,
+      players: Schema.Number,
+      tickP99Ms: Schema.Number,
+      /** The region stopped ticking (empty): its load stays known as this report until it starts again. */
+      stopped: Schema.optional(Schema.Boolean)
+    }
+  }),
   /** Open worlds: runs the split/merge policy once; returns what it changed. */
   Rpc.make("MeshTick", { success: Schema.Array(Schema.String) }),
+  /** Instances: a region's heartbeat (every health.heartbeat_interval_ms while it ticks). */
+  Rpc.make("Heartbeat", {
+    payload: {
+      worldId: Schema.String,
+      tickP99Ms: Schema.Number,
+      players: Schema.Number,
+      /** Process CPU, 1 = one core. */
+      cpu: Schema.Number,
+      memoryBytes: Schema.Number
+    }
+  }),
+  /** Players waiting for a place in the experience (a matchmaking queue), an input of the scaling policy. */
+  Rpc.make("ReportQueue", { payload: { experienceId: Schema.String, queued: Schema.Number } }),
+  /** Runs one health check of every instance and acts on what changed; returns the changes as text. */
+  Rpc.make("HealthCheck", { success: Schema.Array(Schema.String) }),
+  /** Runs the scaling policy of every autoscaled experience once and applies it; returns the decisions as text. */
+  Rpc.make("Autoscale", { success: Schema.Array(Schema.String) }),
 
   // ---- Control API (admin operations; `actor` is who asked, for events and the audit log) ----
 

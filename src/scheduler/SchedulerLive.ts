@@ -1,4 +1,5 @@
 import { type Sharding, Singleton } from "@effect/cluster"
+import { FetchHttpClient } from "@effect/platform"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import type { Actor, ControlEvent } from "../control/ControlEvent.js"
@@ -28,10 +29,35 @@ import {
   movePlayer,
   placePlayer,
   reapEmpty,
+  registryFromJson,
+  registryToJson,
   removeInstance,
   removePlayer,
   spawnInstance
 } from "./Placement.js"
+import { SchedulerStateRepository } from "../storage/SchedulerStateRepository.js"
+import { makeNomadActuator, type NomadActuator } from "./autoscale/NomadActuator.js"
+import { decisionCount, healthPolicyOf, quotaOf, reasonShape, scalingPolicyOf } from "./autoscale/PolicyConfig.js"
+import {
+  desired,
+  initialScalingState,
+  nextState,
+  type ScalingDecision,
+  type ScalingMetrics,
+  type ScalingState
+} from "./autoscale/ScalingPolicy.js"
+import * as Health from "./health/HealthTracker.js"
+
+/** The scheduler_state key of the scheduler's registry and scaling state. */
+export const SCHEDULER_STATE_KEY = "scheduler.registry"
+
+/** What the scheduler persists (JSON), so a failover or restart resumes with the same instances and placements. */
+interface SavedState {
+  readonly version: 1
+  readonly registry: unknown
+  readonly scaling: ReadonlyArray<readonly [string, ScalingState]>
+  readonly holds: ReadonlyArray<readonly [string, string]>
+}
 import { type DrainingRunner, type InstanceInfo, type PlayerMove, SCHEDULER_ID, SchedulerEntity } from "./SchedulerEntity.js"
 
 /** Every call the scheduler makes to another entity is bounded (a group no runner hosts retries forever). */
@@ -55,7 +81,32 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
   Effect.gen(function*() {
     const config = yield* AppConfig
     const regions = yield* RegionEntity.client
-    const registry = emptyRegistry()
+    const stateRepository = yield* SchedulerStateRepository
+    // The last scheduler's state (a failover, a restart): instances, placements, scaling state.
+    const saved = yield* stateRepository.get(SCHEDULER_STATE_KEY).pipe(
+      Effect.map(Option.getOrUndefined),
+      Effect.catchAll((error) => Effect.as(Effect.logWarning("could not read the scheduler's saved state; starting empty", error), undefined))
+    )
+    let restored: SavedState | undefined
+    if (saved !== undefined) {
+      try {
+        const parsed = JSON.parse(saved.value) as SavedState
+        registryFromJson(parsed.registry)
+        restored = parsed
+      } catch (error) {
+        yield* Effect.logWarning(`the scheduler's saved state is unreadable; starting empty: ${String(error)}`)
+      }
+    }
+    const registry = restored === undefined ? emptyRegistry() : registryFromJson(restored.registry)
+    /** Per autoscaled experience: when it last scaled (the cooldowns). */
+    const scalingStates = new Map<string, ScalingState>(restored?.scaling ?? [])
+    /** Per autoscaled experience: the shape of its last decision (a Hold is published only when it changes). */
+    const lastShapes = new Map<string, string>(restored?.holds ?? [])
+    if (restored !== undefined) {
+      yield* Effect.logInfo(
+        `scheduler state restored: ${registry.instances.size} instances, ${registry.placements.size} placements (saved ${new Date(saved!.updatedAt).toISOString()})`
+      )
+    }
     const graceMs = config.scheduler.emptyInstanceGraceSeconds * 1000
     const experiences = new Map(config.experiences.map((e) => [e.id, e]))
     const directories = yield* MeshDirectories
@@ -64,6 +115,51 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
     const events = yield* ControlEvents
     const sessions = yield* SessionEntity.client
     const maxInstances = config.scheduler.maxInstances
+    const quotas = new Map(config.experiences.map((e) => [e.id, quotaOf(e, maxInstances)]))
+    const quotaFor = (experienceId: string) => quotas.get(experienceId) ?? { maxInstances, maxPlayers: Number.POSITIVE_INFINITY }
+    const scaledExperiences = config.experiences.filter((e) => e.world === "instanced" && e.scaling.enabled)
+    const policies = new Map(scaledExperiences.map((e) => [e.id, scalingPolicyOf(e, maxInstances)]))
+    const localActuator = config.scheduler.actuator === "local"
+    const healthPolicy = healthPolicyOf(config.health)
+    const health = Health.emptyHealthState()
+    /** experienceId -> players waiting for a place (ReportQueue), with when it was reported. */
+    const queues = new Map<string, { readonly queued: number; readonly at: number }>()
+    const QUEUE_REPORT_TTL_MS = Math.max(10_000, 3 * config.scheduler.scalingIntervalMs)
+    const nomad: NomadActuator | undefined = config.scheduler.actuator === "nomad"
+      ? yield* makeNomadActuator({
+        address: config.scheduler.nomadAddress,
+        token: config.scheduler.nomadToken,
+        namespace: config.scheduler.nomadNamespace,
+        job: config.scheduler.nomadJob,
+        timeoutMs: config.scheduler.nomadTimeoutMs,
+        retries: config.scheduler.nomadRetries,
+        retryBaseMs: config.scheduler.nomadRetryBaseMs
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+      : undefined
+
+    // Persistence: saved when it changed, at most every state_save_interval_ms, and when the entity stops.
+    let lastSaved = saved?.value ?? ""
+    const serialize = (): string =>
+      JSON.stringify({
+        version: 1,
+        registry: registryToJson(registry),
+        scaling: [...scalingStates.entries()],
+        holds: [...lastShapes.entries()]
+      } satisfies SavedState)
+    const saveState = Effect.suspend(() => {
+      const text = serialize()
+      if (text === lastSaved) return Effect.void
+      return stateRepository.put(SCHEDULER_STATE_KEY, text).pipe(
+        Effect.tap(() => Effect.sync(() => void (lastSaved = text))),
+        Effect.catchAll((error) => Effect.logWarning("could not save the scheduler's state (will retry)", error))
+      )
+    })
+    yield* Effect.addFinalizer(() => saveState)
+    yield* saveState.pipe(
+      Effect.repeat(Schedule.spaced(Duration.millis(config.scheduler.stateSaveIntervalMs))),
+      Effect.delay(Duration.millis(config.scheduler.stateSaveIntervalMs)),
+      Effect.forkScoped
+    )
     /** Runners an admin asked to drain (advisory; see DrainRunner). */
     const draining = new Map<string, DrainingRunner>()
     const publish = (actor: Actor, event: ControlEvent) => Effect.asVoid(events.publish(actor, event))
@@ -71,10 +167,35 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
     const openExperiences = config.experiences.filter((e) => e.world === "open")
     for (const e of openExperiences) rosters.set(openWorldId(e.id), emptyRoster(openWorldId(e.id)))
     /** regionId -> its last load report (with the time it came). */
-    const loads = new Map<string, RegionLoad & { readonly at: number }>()
+    const loads = new Map<string, {
+      readonly players: number
+      readonly tickP99Ms: number
+      readonly stopped?: boolean | undefined
+      readonly at: number
+      /** The last few reported tick p99s (ms), oldest first. */
+      readonly recentP99: ReadonlyArray<number>
+    }>()
     /** regionId -> when it last split or merged (the merge cooldown). */
     const lastChangeAt = new Map<string, number>()
     const LOAD_REPORT_TTL_MS = 3_000
+    /** A tick-budget split needs the budget exceeded this many reports (seconds) in a row: one GC pause is no crowd. */
+    const SUSTAINED_REPORTS = 3
+    /** Reports of regions that left the directory are forgotten after this. */
+    const LOAD_FORGET_MS = 10 * 60_000
+    /** The mesh policy's view of the load reports: a sustained tick p99, and stale where reports stopped unannounced. */
+    const loadView = (now: number): Map<string, RegionLoad> => {
+      const view = new Map<string, RegionLoad>()
+      for (const [id, load] of loads) {
+        if (now - load.at > LOAD_FORGET_MS) {
+          loads.delete(id)
+          continue
+        }
+        const stale = load.stopped !== true && now - load.at > LOAD_REPORT_TTL_MS
+        const sustained = load.recentP99.length < SUSTAINED_REPORTS ? 0 : Math.min(...load.recentP99)
+        view.set(id, { regionId: id, players: load.players, tickP99Ms: sustained, stale })
+      }
+      return view
+    }
 
     /** An open world: the player enters where it left (or at its spawn point), in the region the directory says. */
     const placeInOpenWorld = (experience: typeof config.experiences[number], playerId: string) =>
@@ -103,12 +224,12 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
 
     const meshTick = Effect.gen(function*() {
       const now = Date.now()
-      for (const [id, load] of loads) if (now - load.at > LOAD_REPORT_TTL_MS) loads.delete(id)
+      const view = loadView(now)
       const changes: Array<string> = []
       for (const experience of openExperiences) {
         const worldId = openWorldId(experience.id)
         const directory = yield* directories.get(worldId)
-        const decisions = decide(directory, loads, meshPolicyOf(experience), lastChangeAt, now)
+        const decisions = decide(directory, view, meshPolicyOf(experience), lastChangeAt, now)
         if (decisions.length === 0) continue
         for (const decision of decisions) {
           if (decision._tag === "Split") {
@@ -161,7 +282,248 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
         Effect.annotateLogs({ playerId, worldId: fromWorld })
       )
 
+    /** An instance as listed: with its health (when tracked) and whether it drains. */
+    const describe = (i: Instance): InstanceInfo => {
+      const tracked = Health.get(health, i.worldId)
+      return {
+        ...infoOf(i),
+        ...(tracked === undefined ? {} : { health: tracked.status }),
+        ...(registry.draining.has(i.worldId) ? { draining: true } : {})
+      }
+    }
+
+    /** Starts an instance's region now, so it is running when listed (and warm for its first player). */
+    const startRegion = (worldId: string) =>
+      regions(worldId).Info().pipe(
+        Effect.timeout(CALL_TIMEOUT),
+        Effect.catchAllCause((cause) => Effect.logWarning("spawned instance's region did not start", cause)),
+        Effect.annotateLogs({ worldId })
+      )
+
+    /**
+     * An unhealthy instance (Forge: isolate, migrate, replace): out of the
+     * registry at once (no new players), a replacement spawned for its
+     * players (within the quota), each player moved there (or to another
+     * instance with room) and told by its session, then its region shut down.
+     */
+    const replaceUnhealthy = (worldId: string, why: string) =>
+      Effect.gen(function*() {
+        const instance = registry.instances.get(worldId)
+        if (instance === undefined) return
+        Metrics.unhealthyInstancesTotal.inc()
+        Health.forget(health, worldId)
+        removeInstance(registry, worldId)
+        const now = Date.now()
+        const experience = experiences.get(instance.experienceId)
+        let replacement: Instance | undefined
+        if (instance.players.size > 0 && experience !== undefined) {
+          const spawned = spawnInstance(registry, experience, now, quotaFor(experience.id).maxInstances)
+          if (spawned._tag === "Spawned") {
+            replacement = spawned.instance
+            yield* startRegion(replacement.worldId)
+            yield* publish("scheduler", {
+              _tag: "ServerSpawned",
+              worldId: replacement.worldId,
+              experienceId: experience.id,
+              reason: `replacement for unhealthy ${worldId} (${why})`
+            })
+          } else {
+            yield* Effect.logWarning(`no replacement for unhealthy ${worldId}: ${spawned.reason}`)
+          }
+        }
+        const plan: Array<{ readonly playerId: string; readonly to: string | null }> = []
+        for (const playerId of [...instance.players].sort()) {
+          const target = replacement !== undefined && replacement.players.size < replacement.maxPlayers
+            ? replacement
+            : instanceWithRoom(registry, instance.experienceId)
+          const moved = target !== undefined && movePlayer(registry, playerId, target.worldId, now)._tag === "Moved"
+          plan.push({ playerId, to: moved ? target.worldId : null })
+        }
+        yield* Effect.forEach(
+          plan,
+          ({ playerId, to }) =>
+            relocate(
+              playerId,
+              worldId,
+              to === null ? null : { experienceId: instance.experienceId, worldId: to, regionId: to },
+              to === null
+                ? `instance ${worldId} is unhealthy (${why}) and no other has room`
+                : `instance ${worldId} is unhealthy (${why}); moved to ${to}: join ${instance.experienceId} again`
+            ).pipe(
+              Effect.zipRight(
+                to === null
+                  ? Effect.void
+                  : publish("scheduler", { _tag: "PlayerRouted", playerId, fromWorld: worldId, toWorld: to, by: "scheduler" })
+              )
+            ),
+          { concurrency: 8, discard: true }
+        )
+        yield* shutdownRegion(worldId)
+        yield* publish("scheduler", {
+          _tag: "ServerTerminated",
+          worldId,
+          experienceId: instance.experienceId,
+          reason: `unhealthy: ${why}`
+        })
+      }).pipe(Effect.annotateLogs({ worldId }))
+
+    /** One health check of every occupied instance (an empty one's region stops ticking, so it sends no heartbeats). */
+    const healthCheck = Effect.gen(function*() {
+      if (!config.health.enabled) return [] as Array<string>
+      const now = Date.now()
+      for (const target of [...health.targets.keys()]) {
+        const instance = registry.instances.get(target)
+        if (instance === undefined || instance.players.size === 0) Health.forget(health, target)
+      }
+      for (const instance of registry.instances.values()) {
+        if (instance.players.size > 0) Health.register(health, instance.worldId, now)
+      }
+      const changes: Array<string> = []
+      for (const t of Health.evaluate(health, healthPolicy, now)) {
+        changes.push(`${t.target}: ${t.from} -> ${t.to} (${t.reason})`)
+        // A new instance becoming healthy is routine; going unhealthy and recovering are news.
+        if (t.from === "unknown" && t.to === "healthy") continue
+        yield* publish("scheduler", { _tag: "HealthChanged", target: t.target, kind: "instance", from: t.from, to: t.to, reason: t.reason })
+        if (t.to === "unhealthy") {
+          yield* Effect.logWarning(`instance unhealthy: ${t.reason}`).pipe(Effect.annotateLogs({ worldId: t.target }))
+          yield* replaceUnhealthy(t.target, t.reason)
+        } else {
+          yield* Effect.logInfo(`instance healthy again: ${t.reason}`).pipe(Effect.annotateLogs({ worldId: t.target }))
+        }
+      }
+      return changes
+    })
+
+    /** Applies a decision to the experience's instances in this cluster (actuator "local"). */
+    const actLocally = (experienceId: string, decision: ScalingDecision) =>
+      Effect.gen(function*() {
+        const experience = experiences.get(experienceId)!
+        if (decision._tag === "ScaleUp") {
+          for (let n = 0; n < decision.count; n++) {
+            const spawned = spawnInstance(registry, experience, Date.now(), quotaFor(experienceId).maxInstances)
+            if (spawned._tag === "Full") {
+              yield* Effect.logWarning(`autoscale: ${spawned.reason}`)
+              break
+            }
+            yield* startRegion(spawned.instance.worldId)
+            yield* publish("scheduler", {
+              _tag: "ServerSpawned",
+              worldId: spawned.instance.worldId,
+              experienceId,
+              reason: `autoscale: ${decision.reason}`
+            })
+          }
+        } else if (decision._tag === "ScaleDown") {
+          for (const worldId of decision.drain) {
+            if (registry.instances.has(worldId)) registry.draining.add(worldId)
+          }
+          for (const worldId of decision.terminate) {
+            const instance = registry.instances.get(worldId)
+            // Never one with players: a player placed since the metrics were read keeps it.
+            if (instance === undefined || instance.players.size > 0) continue
+            removeInstance(registry, worldId)
+            Health.forget(health, worldId)
+            yield* shutdownRegion(worldId)
+            yield* publish("scheduler", { _tag: "ServerTerminated", worldId, experienceId, reason: `autoscale: ${decision.reason}` })
+          }
+        }
+        return true
+      })
+
+    /** Applies a decision through Nomad: the task group's count to current +/- the decision's count. */
+    const actThroughNomad = (nomadActuator: NomadActuator, experienceId: string, decision: ScalingDecision) =>
+      Effect.gen(function*() {
+        const group = config.scheduler.nomadGroup
+        const current = yield* nomadActuator.current(group)
+        const count = decisionCount(decision)
+        const target = decision._tag === "ScaleUp" ? current + count : Math.max(0, current - count)
+        if (target === current) return true
+        yield* nomadActuator.scale(group, target, `${experienceId}: ${decision.reason}`, { experience: experienceId })
+        yield* Effect.logInfo(`nomad: scaled ${group} from ${current} to ${target}`)
+        return true
+      }).pipe(
+        Effect.catchAll((error) => Effect.as(Effect.logWarning(`nomad actuator failed; will decide again: ${error.message}`), false))
+      )
+
+    const queuedOf = (experienceId: string, now: number): number => {
+      const q = queues.get(experienceId)
+      return q === undefined || now - q.at > QUEUE_REPORT_TTL_MS ? 0 : q.queued
+    }
+
+    /** One pass of every autoscaled experience's policy, applied through the configured actuator. */
+    const autoscale = Effect.gen(function*() {
+      const out: Array<string> = []
+      for (const experience of scaledExperiences) {
+        const id = experience.id
+        const policy = policies.get(id)!
+        const now = Date.now()
+        const metrics: ScalingMetrics = {
+          instances: [...registry.instances.values()]
+            .filter((i) => i.experienceId === id)
+            .map((i) => {
+              const tracked = Health.get(health, i.worldId)
+              const beat = tracked?.lastHeartbeat ?? null
+              return {
+                id: i.worldId,
+                players: i.players.size,
+                maxPlayers: i.maxPlayers,
+                cpu: beat?.cpu ?? 0,
+                tickP99Ms: beat?.tickP99Ms ?? 0,
+                draining: registry.draining.has(i.worldId),
+                healthy: tracked?.status !== "unhealthy"
+              }
+            }),
+          queuedPlayers: queuedOf(id, now)
+        }
+        const state = scalingStates.get(id) ?? initialScalingState
+        const decision = desired(policy, metrics, state, now)
+        const active = metrics.instances.filter((i) => i.healthy && !i.draining).length
+        const demand = metrics.instances.reduce((sum, i) => sum + i.players, 0) + metrics.queuedPlayers
+        const count = decisionCount(decision)
+        Metrics.experienceInstances.set(id, active)
+        Metrics.experienceQueueLength.set(id, metrics.queuedPlayers)
+        Metrics.experiencePlayersPerInstance.set(id, active === 0 ? demand : demand / active)
+        Metrics.experienceDesiredInstances.set(
+          id,
+          decision._tag === "ScaleUp" ? active + count : decision._tag === "ScaleDown" ? active - decision.drain.length - decision.terminate.filter((w) => !registry.draining.has(w)).length : active
+        )
+        const shape = reasonShape(decision)
+        const news = decision._tag !== "Hold" || lastShapes.get(id) !== shape
+        lastShapes.set(id, shape)
+        if (news) {
+          Metrics.scalingDecisionsTotal[decision._tag].inc()
+          yield* publish("scheduler", {
+            _tag: "ScalingDecision",
+            experienceId: id,
+            decision: decision._tag,
+            ...(decision._tag === "Hold" ? {} : { count }),
+            reason: decision.reason
+          })
+          out.push(`${id}: ${decision._tag}${decision._tag === "Hold" ? "" : ` ${count}`}: ${decision.reason}`)
+        }
+        if (decision._tag === "Hold") continue
+        yield* Effect.logInfo(`autoscale ${decision._tag} ${count}: ${decision.reason}`).pipe(Effect.annotateLogs({ experienceId: id }))
+        const applied = config.scheduler.actuator === "local"
+          ? yield* actLocally(id, decision)
+          : nomad !== undefined
+          ? yield* actThroughNomad(nomad, id, decision)
+          : true // kubernetes: the HPA acts on the exported metrics
+        if (applied) scalingStates.set(id, nextState(state, decision, now))
+      }
+      return out
+    })
+
     return SchedulerEntity.of({
+      Heartbeat: ({ payload }) =>
+        Effect.sync(() => {
+          Metrics.heartbeatsTotal.inc()
+          if (!config.health.enabled || !registry.instances.has(payload.worldId)) return
+          Health.heartbeat(health, payload.worldId, payload, Date.now())
+        }),
+      ReportQueue: ({ payload }) =>
+        Effect.sync(() => void queues.set(payload.experienceId, { queued: Math.max(0, payload.queued), at: Date.now() })),
+      HealthCheck: () => healthCheck,
+      Autoscale: () => autoscale,
       Place: ({ payload }) =>
         Effect.gen(function*() {
           const experience = experiences.get(payload.experienceId)
@@ -173,7 +535,8 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           }
           if (experience.world === "open") return yield* placeInOpenWorld(experience, payload.playerId)
           const before = registry.placements.get(payload.playerId)
-          const result = placePlayer(registry, experience, payload.playerId, Date.now(), maxInstances)
+          const quota = quotaFor(experience.id)
+          const result = placePlayer(registry, experience, payload.playerId, Date.now(), quota.maxInstances, quota.maxPlayers)
           if (result._tag === "Full") return yield* new GameError({ code: ErrorCode.WorldFull, message: result.reason })
           if (result.created) {
             yield* Effect.logInfo("instance created").pipe(Effect.annotateLogs({ worldId: result.worldId }))
@@ -201,11 +564,17 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           if (roster !== undefined) return releaseEntityId(roster, payload.playerId)
           removePlayer(registry, payload.playerId, payload.worldId, Date.now())
         }),
-      ReportLoad: ({ payload }) => Effect.sync(() => void loads.set(payload.regionId, { ...payload, at: Date.now() })),
+      ReportLoad: ({ payload }) =>
+        Effect.sync(() => {
+          const previous = loads.get(payload.regionId)
+          const recentP99 = payload.stopped === true ? [] : [...(previous?.recentP99 ?? []), payload.tickP99Ms].slice(-SUSTAINED_REPORTS)
+          loads.set(payload.regionId, { ...payload, at: Date.now(), recentP99 })
+        }),
       MeshTick: () => meshTick,
       Reap: () =>
         Effect.gen(function*() {
-          const reaped = reapEmpty(registry, Date.now(), graceMs)
+          // An autoscaled experience's empty instances are its policy's to remove (warm instances).
+          const reaped = reapEmpty(registry, Date.now(), graceMs, (i) => localActuator && policies.has(i.experienceId))
           yield* Effect.forEach(
             reaped,
             (worldId) =>
@@ -221,7 +590,7 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           )
           return reaped
         }),
-      ListInstances: () => Effect.sync(() => [...registry.instances.values()].map(infoOf)),
+      ListInstances: () => Effect.sync(() => [...registry.instances.values()].map(describe)),
       Spawn: ({ payload }) =>
         Effect.gen(function*() {
           const experience = experiences.get(payload.experienceId)
@@ -229,7 +598,7 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           if (experience.world === "open") {
             return yield* refuse("bad_request", `experience "${experience.id}" is an open world: it has regions, not instances`)
           }
-          const result = spawnInstance(registry, experience, Date.now(), maxInstances)
+          const result = spawnInstance(registry, experience, Date.now(), quotaFor(experience.id).maxInstances)
           if (result._tag === "Full") return yield* refuse("conflict", result.reason)
           const worldId = result.instance.worldId
           // Start its region now, so the instance is running when it is listed.
@@ -239,7 +608,7 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           )
           yield* Effect.logInfo("instance spawned").pipe(Effect.annotateLogs({ worldId, actor: payload.actor }))
           yield* publish(payload.actor, { _tag: "ServerSpawned", worldId, experienceId: experience.id, reason: "admin spawn" })
-          return infoOf(result.instance)
+          return describe(result.instance)
         }),
       Terminate: ({ payload }) =>
         Effect.gen(function*() {
@@ -336,7 +705,7 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           const wanted = payload.experienceId
           const instances = [...registry.instances.values()]
             .filter((i) => wanted === undefined || i.experienceId === wanted)
-            .map(infoOf)
+            .map(describe)
           const now = Date.now()
           const regionInfos: Array<{ worldId: string; experienceId: string; regionId: string; players: number }> = []
           for (const experience of openExperiences) {
@@ -346,7 +715,7 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
             if (Option.isNone(directory)) continue
             for (const regionId of directory.value.leafIds()) {
               const load = loads.get(regionId)
-              const players = load !== undefined && now - load.at <= LOAD_REPORT_TTL_MS ? load.players : 0
+              const players = load !== undefined && (load.stopped === true || now - load.at <= LOAD_REPORT_TTL_MS) ? load.players : 0
               regionInfos.push({ worldId, experienceId: experience.id, regionId, players })
             }
           }
@@ -387,10 +756,29 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
 )
 
 /** The cluster singleton driving the scheduler's periodic work (reaping empty instances). */
-export const SchedulerLoopLive: Layer.Layer<never, never, Sharding.Sharding> = Singleton.make(
+export const SchedulerLoopLive: Layer.Layer<never, never, Sharding.Sharding | AppConfig> = Singleton.make(
   "SchedulerLoop",
   Effect.gen(function*() {
+    const config = yield* AppConfig
     const scheduler = (yield* SchedulerEntity.client)(SCHEDULER_ID)
+    // Health checks every heartbeat interval; the scaling policy every scaling interval (when any experience autoscales).
+    if (config.health.enabled) {
+      yield* scheduler.HealthCheck().pipe(
+        Effect.timeout(Duration.seconds(60)),
+        Effect.catchAllCause((cause) => Effect.logWarning("scheduler health check failed", cause)),
+        Effect.repeat(Schedule.spaced(Duration.millis(config.health.heartbeatIntervalMs))),
+        Effect.delay(Duration.millis(config.health.heartbeatIntervalMs)),
+        Effect.forkScoped
+      )
+    }
+    if (config.experiences.some((e) => e.world === "instanced" && e.scaling.enabled)) {
+      yield* scheduler.Autoscale().pipe(
+        Effect.timeout(Duration.seconds(60)),
+        Effect.catchAllCause((cause) => Effect.logWarning("scheduler autoscale pass failed", cause)),
+        Effect.repeat(Schedule.spaced(Duration.millis(config.scheduler.scalingIntervalMs))),
+        Effect.forkScoped
+      )
+    }
     yield* scheduler.Reap().pipe(
       Effect.timeout(Duration.seconds(10)),
       Effect.catchAllCause((cause) => Effect.logWarning("scheduler reap failed", cause)),

@@ -112,7 +112,22 @@ describe("defaults", () => {
         meshCooldownSeconds: 10,
         regionsX: 4,
         regionsY: 1,
-        regionsZ: 4
+        regionsZ: 4,
+        scaling: {
+          enabled: false,
+          minInstances: 0,
+          maxInstances: 0,
+          targetPlayersPerInstance: 0,
+          scaleUpThreshold: 0.8,
+          scaleDownThreshold: 0.3,
+          targetCpu: 0,
+          targetTickMs: 40,
+          bufferInstances: 0,
+          scaleUpCooldownSeconds: 30,
+          scaleDownCooldownSeconds: 300,
+          maxStep: 5
+        },
+        quota: { maxInstances: 0, maxPlayers: 0 }
       }
     ])
     expect(defaultExperience("arena", "Arena")).toEqual(defaultConfig.experiences[0])
@@ -126,7 +141,11 @@ describe("defaults", () => {
       // decode takes the file form: table-list items with snake_case keys
       const input =
         spec === experiencesKey
-          ? defaultConfig.experiences.map((e) => Object.fromEntries(Object.entries(e).map(([k, v]) => [toSnakeCase(k), v])))
+          ? defaultConfig.experiences.map(function snake(e: object): object {
+            return Object.fromEntries(
+              Object.entries(e).map(([k, v]) => [toSnakeCase(k), typeof v === "object" && v !== null && !Array.isArray(v) ? snake(v) : v])
+            )
+          })
           : spec.field.default
       expect(spec.field.decode(input)._tag, spec.path).toBe("Right")
     }
@@ -152,6 +171,15 @@ describe("defaults", () => {
     const experiences = parsed["experiences"] as unknown as ReadonlyArray<Record<string, unknown>>
     for (const item of experiencesKey.field.items) {
       expect(experiences[0]?.[item.tomlKey], `experiences[0].${item.tomlKey}`).toBeDefined()
+      if (item.field.kind === "table") {
+        // A sub-table ([experiences.scaling]): each of its keys is set and described.
+        for (const inner of item.field.items) {
+          const sub = experiences[0]?.[item.tomlKey] as Record<string, unknown> | undefined
+          expect(sub?.[inner.tomlKey], `experiences[0].${item.tomlKey}.${inner.tomlKey}`).toBeDefined()
+          expect(scanned.get(`experiences.${item.tomlKey}.${inner.tomlKey}`), `experiences.${item.tomlKey}.${inner.tomlKey} comment`).toBe(true)
+        }
+        continue
+      }
       expect(scanned.get(`experiences[].${item.tomlKey}`), `experiences.${item.tomlKey} comment`).toBe(true)
     }
   })

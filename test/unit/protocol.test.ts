@@ -3,6 +3,8 @@ import { decode, encode } from "../../src/protocol/Codec.js"
 import {
   type ClientFrame,
   findAckedSeq,
+  MAX_EDIT_KEY_LENGTH,
+  MAX_EDIT_VALUE_LENGTH,
   MAX_ID_LENGTH,
   MAX_SEQ,
   parseClientFrame,
@@ -42,7 +44,11 @@ const clientFrames: ReadonlyArray<readonly [name: string, frame: ClientFrame]> =
   ["chat unicode", [ClientOp.Chat, ChatChannel.World, "héllo wörld 😀"]],
   ["ping integer", [ClientOp.Ping, 123456]],
   ["ping float", [ClientOp.Ping, 1234.5678]],
-  ["leave", [ClientOp.Leave]]
+  ["leave", [ClientOp.Leave]],
+  ["world edit", [ClientOp.WorldEdit, "block:12", 1.5, 0, -3.25, "stone"]],
+  ["world edit removal", [ClientOp.WorldEdit, "door/7", -100, 2, 1e6, null]],
+  ["world edit with an empty value", [ClientOp.WorldEdit, "k", 0, 0, 0, ""]],
+  ["world edit at the limits", [ClientOp.WorldEdit, "k".repeat(MAX_EDIT_KEY_LENGTH), 0, 0, 0, "v".repeat(MAX_EDIT_VALUE_LENGTH)]]
 ]
 
 const serverFrames: ReadonlyArray<readonly [name: string, frame: ServerFrame]> = [
@@ -59,7 +65,12 @@ const serverFrames: ReadonlyArray<readonly [name: string, frame: ServerFrame]> =
   ],
   ["error", [ServerOp.Error, ErrorCode.WorldFull, "experience \"arena\" is at its instance limit"]],
   ["pong", [ServerOp.Pong, 1234.5, 1_700_000_000_000]],
-  ["left", [ServerOp.Left, "left"]]
+  ["left", [ServerOp.Left, "left"]],
+  ["world edits empty", [ServerOp.WorldEdits, "frontier.world/0/1/0/1", []]],
+  [
+    "world edits",
+    [ServerOp.WorldEdits, "frontier.world/1/2/0/3", [["block:1", 1.5, 0, -2, "stone", 17], ["door", 3, 0, 4, null, 18], ["new", 0, 0, 0, "x", 0]]]
+  ]
 ]
 
 describe("codec round trips", () => {
@@ -149,7 +160,7 @@ const rejected: ReadonlyArray<readonly [name: string, value: unknown, code: Erro
   ["an empty array", [], ErrorCode.BadShape],
   // opcode
   ["unknown opcode 0", [0], ErrorCode.UnknownOp],
-  ["unknown opcode 6", [6, 1], ErrorCode.UnknownOp],
+  ["unknown opcode 7", [7, 1], ErrorCode.UnknownOp],
   ["server opcode sent by a client", [ServerOp.Welcome, "x"], ErrorCode.UnknownOp],
   ["string opcode", ["2", 1, 0, 0, 0, 0], ErrorCode.UnknownOp],
   ["nil opcode", [null], ErrorCode.UnknownOp],
@@ -222,7 +233,23 @@ const rejected: ReadonlyArray<readonly [name: string, value: unknown, code: Erro
   ["ping with a string", [ClientOp.Ping, "now"], ErrorCode.BadShape],
   ["ping with nil", [ClientOp.Ping, null], ErrorCode.BadShape],
   ["ping with NaN", [ClientOp.Ping, Number.NaN], ErrorCode.BadShape],
-  ["ping with Infinity", [ClientOp.Ping, Number.POSITIVE_INFINITY], ErrorCode.BadShape]
+  ["ping with Infinity", [ClientOp.Ping, Number.POSITIVE_INFINITY], ErrorCode.BadShape],
+  // world edit
+  ["world edit with 5 elements", [ClientOp.WorldEdit, "k", 0, 0, 0], ErrorCode.BadShape],
+  ["world edit with 7 elements", [ClientOp.WorldEdit, "k", 0, 0, 0, "v", 1], ErrorCode.BadShape],
+  ["world edit key empty", [ClientOp.WorldEdit, "", 0, 0, 0, "v"], ErrorCode.BadShape],
+  ["world edit key too long", [ClientOp.WorldEdit, "k".repeat(MAX_EDIT_KEY_LENGTH + 1), 0, 0, 0, "v"], ErrorCode.BadShape],
+  ["world edit key a number", [ClientOp.WorldEdit, 7, 0, 0, 0, "v"], ErrorCode.BadShape],
+  ["world edit key nil", [ClientOp.WorldEdit, null, 0, 0, 0, "v"], ErrorCode.BadShape],
+  ["world edit x NaN", [ClientOp.WorldEdit, "k", Number.NaN, 0, 0, "v"], ErrorCode.BadShape],
+  ["world edit y Infinity", [ClientOp.WorldEdit, "k", 0, Number.POSITIVE_INFINITY, 0, "v"], ErrorCode.BadShape],
+  ["world edit z -Infinity", [ClientOp.WorldEdit, "k", 0, 0, Number.NEGATIVE_INFINITY, "v"], ErrorCode.BadShape],
+  ["world edit x a string", [ClientOp.WorldEdit, "k", "1", 0, 0, "v"], ErrorCode.BadShape],
+  ["world edit z nil", [ClientOp.WorldEdit, "k", 0, 0, null, "v"], ErrorCode.BadShape],
+  ["world edit value too long", [ClientOp.WorldEdit, "k", 0, 0, 0, "v".repeat(MAX_EDIT_VALUE_LENGTH + 1)], ErrorCode.BadShape],
+  ["world edit value a number", [ClientOp.WorldEdit, "k", 0, 0, 0, 5], ErrorCode.BadShape],
+  ["world edit value binary", [ClientOp.WorldEdit, "k", 0, 0, 0, new Uint8Array([1])], ErrorCode.BadShape],
+  ["world edit value a map", [ClientOp.WorldEdit, "k", 0, 0, 0, { v: 1 }], ErrorCode.BadShape]
 ]
 
 describe("parseClientFrame rejects", () => {
@@ -344,7 +371,7 @@ describe("garbage bytes", () => {
       const length = 2 + Math.floor(random() * 24)
       const bytes = new Uint8Array(length)
       bytes[0] = 0x91 + Math.floor(random() * 6) // fixarray of 1..6
-      bytes[1] = 1 + Math.floor(random() * 5) // a client opcode
+      bytes[1] = 1 + Math.floor(random() * 6) // a client opcode
       for (let j = 2; j < length; j++) bytes[j] = Math.floor(random() * 256)
       let value: unknown
       try {
@@ -374,6 +401,12 @@ describe("garbage bytes", () => {
         case ClientOp.Chat:
           expect([0, 1, 2]).toContain(frame[1])
           expect(typeof frame[2] === "string" && frame[2].length >= 1).toBe(true)
+          break
+        case ClientOp.WorldEdit:
+          expect(frame).toHaveLength(6)
+          expect(typeof frame[1] === "string" && frame[1].length >= 1 && frame[1].length <= MAX_EDIT_KEY_LENGTH).toBe(true)
+          for (const k of [2, 3, 4]) expect(Number.isFinite(frame[k])).toBe(true)
+          expect(frame[5] === null || (typeof frame[5] === "string" && frame[5].length <= MAX_EDIT_VALUE_LENGTH)).toBe(true)
           break
         default:
           throw new Error(`accepted unknown opcode ${String(frame[0])}`)

@@ -13,7 +13,7 @@ const sorted = (roles: Iterable<string>): Array<string> => [...roles].sort()
 
 describe("parseRoles", () => {
   it("ALL_ROLES lists every role once", () => {
-    expect(sorted(ALL_ROLES)).toEqual(["expert:chat", "gateway", "region", "scheduler", "session"])
+    expect(sorted(ALL_ROLES)).toEqual(["expert:chat", "expert:matchmaking", "gateway", "region", "scheduler", "session"])
   })
 
   it.each([
@@ -69,13 +69,14 @@ describe("parseRoles", () => {
 
 describe("shard groups", () => {
   it("availableShardGroups is sorted, has default and one group per entity role", () => {
-    expect(availableShardGroups).toEqual([DEFAULT_SHARD_GROUP, "expert:chat", "region", "scheduler", "session"])
+    expect(availableShardGroups).toEqual([DEFAULT_SHARD_GROUP, "expert:chat", "expert:matchmaking", "region", "scheduler", "session"])
     expect([...availableShardGroups].sort()).toEqual(availableShardGroups)
     expect(availableShardGroups).not.toContain(Role.Gateway)
   })
 
   it.each([
-    ["all", ["all"], [DEFAULT_SHARD_GROUP, "expert:chat", "region", "scheduler", "session"]],
+    ["all", ["all"], [DEFAULT_SHARD_GROUP, "expert:chat", "expert:matchmaking", "region", "scheduler", "session"]],
+    ["expert:matchmaking", ["expert:matchmaking"], ["expert:matchmaking"]],
     ["gateway only", ["gateway"], []],
     ["region", ["region"], ["region"]],
     ["session", ["session"], ["session"]],

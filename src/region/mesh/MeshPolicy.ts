@@ -17,6 +17,12 @@ export interface RegionLoad {
   readonly regionId: string
   readonly players: number
   readonly tickP99Ms: number
+  /**
+   * The region reported before but its reports stopped without a last
+   * "stopped" report (lost messages, a dead runner): its load is unknown, so
+   * no merge may count it as empty and no split is decided on it.
+   */
+  readonly stale?: boolean
 }
 
 export type MeshDecision =
@@ -50,8 +56,10 @@ const round1 = (v: number): string => (Math.round(v * 10) / 10).toString()
  * that includes a region that just split/merged within cooldownMs, and never
  * merge what would immediately split again: total must be < splitPlayers too).
  *
- * A leaf without a load report counts as 0 players (a fresh or idle region
- * reports nothing). `lastChangeAt` is keyed by region id; the cooldown looks
+ * A leaf without a load report counts as 0 players (a region never
+ * activated reports nothing, and one that stops ticking sends a last report
+ * of 0); a stale load (reports stopped without that last one) blocks the merge
+ * of its siblings, since its players are unknown. `lastChangeAt` is keyed by region id; the cooldown looks
  * at the 8 children and the parent, so the caller may record a change under
  * either. Splits ignore the cooldown: an overloaded region needs relief now,
  * and the merge cooldown alone already bounds any split/merge cycle to one per
@@ -72,7 +80,8 @@ export const decide = (
   const splitting = new Set<string>()
   const parents = new Map<string, RegionKey>()
   for (const key of directory.leaves()) {
-    const load = loads.get(regionIdOf(worldId, key))
+    const found = loads.get(regionIdOf(worldId, key))
+    const load = found?.stale === true ? undefined : found
     const players = load?.players ?? 0
     const tick = load?.tickP99Ms ?? 0
     if ((players > policy.splitPlayers || tick > policy.tickBudgetMs) && directory.canSplit(key)) {
@@ -99,11 +108,12 @@ export const decide = (
     let blocked = false
     for (const child of childrenOf(parent)) {
       const id = regionIdOf(worldId, child)
-      if (splitting.has(keyString(child)) || recent(id)) {
+      const load = loads.get(id)
+      if (splitting.has(keyString(child)) || recent(id) || load?.stale === true) {
         blocked = true
         break
       }
-      total += loads.get(id)?.players ?? 0
+      total += load?.players ?? 0
     }
     if (blocked || total >= policy.mergePlayers || total >= policy.splitPlayers) continue
     merges.push({ _tag: "Merge", parent, reason: `8 children hold ${total} players < mergePlayers ${policy.mergePlayers}` })

@@ -16,8 +16,8 @@ interface Case {
   readonly name: string
   /** Keys split, in order, before deciding. */
   readonly splits?: ReadonlyArray<string>
-  /** Key -> players, or [players, tickP99Ms]. */
-  readonly loads?: Record<string, number | readonly [number, number]>
+  /** Key -> players, or [players, tickP99Ms], or "stale" (reports stopped unannounced). */
+  readonly loads?: Record<string, number | readonly [number, number] | "stale">
   /** Key -> ms before NOW of its last split/merge. */
   readonly changedAgo?: Record<string, number>
   readonly policy?: Partial<MeshPolicy>
@@ -130,6 +130,17 @@ const cases: ReadonlyArray<Case> = [
     expected: ["Split 0/1/0/0", "Merge 0/0/0/0", "Merge 0/1/0/1"]
   },
   {
+    name: "a child whose reports stopped unannounced (stale) blocks the merge: its players are unknown",
+    splits: ["0/0/0/0"],
+    loads: { ...spread(kids0, 1), "1/0/1/1": "stale" },
+    expected: []
+  },
+  {
+    name: "a stale region is not split on its last report",
+    loads: { "0/0/0/0": "stale" },
+    expected: []
+  },
+  {
     name: "loads for regions of another world are ignored",
     loads: { "0/0/0/0": 0 },
     expected: []
@@ -142,6 +153,10 @@ describe("decide", () => {
     for (const s of c.splits ?? []) d.split(k(s))
     const loads = new Map<string, RegionLoad>()
     for (const [key, load] of Object.entries(c.loads ?? {})) {
+      if (load === "stale") {
+        loads.set(`w/${key}`, { regionId: `w/${key}`, players: 500, tickP99Ms: 500, stale: true })
+        continue
+      }
       const [players, tickP99Ms] = typeof load === "number" ? [load, 0] : load
       loads.set(`w/${key}`, { regionId: `w/${key}`, players, tickP99Ms })
     }
