@@ -123,9 +123,12 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     ...options,
     experience: options.experience ?? "frontier",
     onProgress: progress.onProgress,
-    onWindow: (edge) => {
+    onWindow: async (edge) => {
       if (edge === "start") start = scrape()
-      else end = scrape()
+      else {
+        end = scrape()
+        await end
+      }
     }
   })
   progress.finish()

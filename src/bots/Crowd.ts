@@ -33,8 +33,8 @@ export interface CrowdOptions {
   readonly devicePrefix?: string
   /** Called once a second. */
   readonly onProgress?: (progress: CrowdProgress) => void
-  /** Called right as the measured window opens and closes (e.g. to read server metrics at its edges). */
-  readonly onWindow?: (edge: "start" | "end") => void
+  /** Called right as the measured window opens and closes (e.g. to read server metrics at its edges); awaited. */
+  readonly onWindow?: (edge: "start" | "end") => void | Promise<void>
 }
 
 export type CrowdPhase = "ramp" | "warmup" | "measure" | "closing"
@@ -502,10 +502,9 @@ export const runCrowd = async (options: CrowdOptions): Promise<CrowdResult> => {
     const cpu0 = serverPid !== undefined ? readProcessCpuSeconds(serverPid) : undefined
     const bot0 = process.cpuUsage()
     const t0 = now()
-    options.onWindow?.("start")
+    await options.onWindow?.("start")
     await sleep(seconds * 1000)
     const t1 = now()
-    options.onWindow?.("end")
     const c1 = counters()
     const cpu1 = serverPid !== undefined ? readProcessCpuSeconds(serverPid) : undefined
     const botCpu = process.cpuUsage(bot0)
@@ -515,6 +514,8 @@ export const runCrowd = async (options: CrowdOptions): Promise<CrowdResult> => {
     const p99 = histogram.percentile(0.99)
     const max = histogram.count > 0 ? histogram.max : null
     const ackSamples = histogram.count
+    // After the window's own readings; awaited: the bots stay in the world while the caller reads the server's state.
+    await options.onWindow?.("end")
 
     const wall = (t1 - t0) / 1000
     const perSec = (a: number, b: number): number => Math.round((b - a) / wall)

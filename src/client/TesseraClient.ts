@@ -1,6 +1,6 @@
 import { decode, encode } from "../protocol/Codec.js"
 import { findAckedSeq } from "../protocol/Messages.js"
-import { ChatChannel, ClientOp, CloseCode, ErrorCode, ServerOp, terminalCloseCodes } from "../protocol/Opcodes.js"
+import { ChatChannel, ClientOp, CloseCode, ErrorCode, noAutoReconnectCloseCodes, ServerOp } from "../protocol/Opcodes.js"
 import { AckTracker, isSnapshotFrame, locateSnapshotEntities, WorldView } from "./WorldView.js"
 import type { SnapshotLocation } from "./WorldView.js"
 import { type WorldEdit, type WorldEditChange, WorldEditsView } from "./WorldEditsView.js"
@@ -201,9 +201,31 @@ export interface MatchEnded {
   readonly message: string
 }
 
+/** The server moved the player (Moved frame): see the `moved` event. */
+export interface MoveInfo {
+  /** The world left (null: the player was in no world, e.g. a match placed it). */
+  readonly fromWorld: string | null
+  /** The world entered; its `joined` event follows at once. Null: none, the connection closes with 4006 next. */
+  readonly toWorld: string | null
+  readonly reason: string
+}
+
 export interface TesseraClientEvents {
   welcome: (info: WelcomeInfo) => void
+  /**
+   * Joined a world: the answer to `join`, a resume, or a move the server made
+   * (after a `moved` event; no join was sent). `world` was reset for it.
+   */
   joined: (info: JoinedInfo) => void
+  /**
+   * The server moved the player out of its world (an admin's route or
+   * terminate, a match, a failed instance) without a Join from this client:
+   * with `toWorld`, a `joined` event for it follows at once and inputs go
+   * there; with `toWorld` null the instance was terminated with nowhere to
+   * go and the connection closes with 4006 (`close` event; no automatic
+   * reconnect: `connect()` and `join()` again when the player wants).
+   */
+  moved: (move: MoveInfo) => void
   /** A decoded snapshot was applied to `world` (only with decodeSnapshots). */
   snapshot: (regionId: string, cellKey: string, tick: number) => void
   /** The server processed inputs up to `seq`; `latencyMs` is that input's send-to-ack time. */
@@ -662,8 +684,14 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
       this.everWelcomed &&
       (this.options.reconnect ?? true) &&
       code !== CloseCode.Normal &&
-      !terminalCloseCodes.has(code)
+      !noAutoReconnectCloseCodes.has(code)
     if (code === CloseCode.ResumeExpired) this.resumeToken = undefined
+    if (code === CloseCode.InstanceTerminated) {
+      // The instance is gone and the session holds no place: nothing to resume or rejoin by itself.
+      this.resumeToken = undefined
+      this.rejoinExperience = undefined
+      this.leaveWorldView()
+    }
     // "close" is emitted once per established connection that ends (a failed
     // reconnect attempt only leads to the next "reconnecting"), and once more
     // if the client gives up reconnecting.
@@ -1065,6 +1093,8 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
         return this.onPong(frame[1], frame[2])
       case ServerOp.Left:
         return this.onLeft(typeof frame[1] === "string" ? frame[1] : "")
+      case ServerOp.Moved:
+        return this.onMoved(frame)
       case ServerOp.MatchQueued:
       case ServerOp.MatchFound:
       case ServerOp.MatchReady:
@@ -1198,13 +1228,29 @@ export class TesseraClient extends Emitter<TesseraClientEvents> {
     this.emit("joined", info)
   }
 
-  private onLeft(reason: string): void {
+  /** Out of any world: no entity, an empty view. */
+  private leaveWorldView(): void {
     this.inWorld = false
     this.entityId = undefined
     this.joined = undefined
-    this.rejoinExperience = undefined
     this.world.reset()
     this.editsView.reset()
+  }
+
+  private onMoved(frame: Array<unknown>): void {
+    const [, fromWorld, toWorld, reason] = frame
+    if ((fromWorld !== null && typeof fromWorld !== "string") || (toWorld !== null && typeof toWorld !== "string")) {
+      return this.badFrame("moved")
+    }
+    // The old world's view goes now (its snapshots stopped); the new one's Joined follows.
+    this.leaveWorldView()
+    if (toWorld === null) this.rejoinExperience = undefined
+    this.emit("moved", { fromWorld, toWorld, reason: typeof reason === "string" ? reason : "" })
+  }
+
+  private onLeft(reason: string): void {
+    this.leaveWorldView()
+    this.rejoinExperience = undefined
     const pl = this.pendingLeave
     if (pl !== undefined) {
       this.pendingLeave = undefined

@@ -1,6 +1,7 @@
 import { Cause, Context, Duration, Effect, Layer, PubSub, Schedule, type Scope, Stream } from "effect"
 import * as Metrics from "../observability/Metrics.js"
 import { AuditLogRepository, type AuditEntry } from "../storage/AuditLogRepository.js"
+import { Ring } from "../common/Ring.js"
 import {
   type Actor,
   type ControlEnvelope,
@@ -114,42 +115,6 @@ export const toAuditEntry = (envelope: ControlEnvelope): AuditEntry => ({
   detail: JSON.stringify(envelope.event)
 })
 
-/** A FIFO of at most `capacity` entries that overwrites its oldest entry when full. */
-class Ring<A> {
-  private readonly items: Array<A | undefined>
-  private head = 0
-  size = 0
-  constructor(readonly capacity: number) {
-    this.items = new Array<A | undefined>(capacity)
-  }
-  /** Appends `item`; returns true if the oldest entry was overwritten to make room. */
-  push(item: A): boolean {
-    const tail = (this.head + this.size) % this.capacity
-    this.items[tail] = item
-    if (this.size < this.capacity) {
-      this.size++
-      return false
-    }
-    this.head = (this.head + 1) % this.capacity
-    return true
-  }
-  /** The newest `n` entries (at most size), oldest first. */
-  last(n: number): Array<A> {
-    const count = Math.max(0, Math.min(n, this.size))
-    const out = new Array<A>(count)
-    const start = this.head + this.size - count
-    for (let i = 0; i < count; i++) out[i] = this.items[(start + i) % this.capacity]!
-    return out
-  }
-  /** Removes and returns every entry, oldest first. */
-  drain(): Array<A> {
-    const out = this.last(this.size)
-    this.items.fill(undefined)
-    this.head = 0
-    this.size = 0
-    return out
-  }
-}
 
 const positiveInt = (n: number | undefined, fallback: number): number =>
   n === undefined || !Number.isFinite(n) ? fallback : Math.max(1, Math.floor(n))

@@ -10,6 +10,7 @@ import { processOrigin } from "../control/ControlOrigin.js"
 import * as Sse from "../control/Sse.js"
 import { SCHEDULER_ID, SchedulerEntity } from "../scheduler/SchedulerEntity.js"
 import { AuditLogRepository } from "../storage/AuditLogRepository.js"
+import { readJson } from "./HttpApi.js"
 
 /**
  * The Control API (issue 5): admin operations over HTTP on every gateway,
@@ -43,8 +44,6 @@ import { AuditLogRepository } from "../storage/AuditLogRepository.js"
  * A scheduler restart or failover (a new origin) replays its whole history.
  */
 
-/** Bodies above this are refused before they are buffered. */
-const MAX_BODY_BYTES = 4096
 const CALL_TIMEOUT = Duration.seconds(10)
 /** Terminate waits for every player's session (5 s each at most, 8 at a time). */
 const TERMINATE_TIMEOUT = Duration.seconds(60)
@@ -105,36 +104,16 @@ const intParam = (what: string, raw: string | undefined, min: number, max: numbe
   return Number(raw)
 }
 
-/** Reads a JSON object body with a size limit; calls back once. */
+/** Reads a JSON object body (the shared size limit); calls back once. */
 const readJsonObject = (
   res: HttpResponse,
   onBody: (body: Readonly<Record<string, unknown>>) => void,
   onError: (message: string) => void
-): void => {
-  const chunks: Array<Buffer> = []
-  let size = 0
-  let done = false
-  res.onData((chunk, isLast) => {
-    if (done) return
-    size += chunk.byteLength
-    if (size > MAX_BODY_BYTES) {
-      done = true
-      return onError(`body exceeds ${MAX_BODY_BYTES} bytes`)
-    }
-    chunks.push(Buffer.from(chunk.slice(0)))
-    if (!isLast) return
-    done = true
-    const text = Buffer.concat(chunks).toString("utf8")
-    let value: unknown
-    try {
-      value = text.trim() === "" ? {} : JSON.parse(text)
-    } catch {
-      return onError("body is not valid JSON")
-    }
+): void =>
+  readJson(res, (value) => {
     if (typeof value !== "object" || value === null || Array.isArray(value)) return onError("body must be a JSON object")
     onBody(value as Readonly<Record<string, unknown>>)
-  })
-}
+  }, onError)
 
 /** Refuses unknown fields with a clear message; undefined when every key is allowed. */
 const unknownField = (body: Readonly<Record<string, unknown>>, allowed: ReadonlyArray<string>): string | undefined => {

@@ -1,4 +1,5 @@
 import { Context, Layer } from "effect"
+import type { JoinedInfo } from "../protocol/Location.js"
 
 /**
  * How regions and experts reach clients without going back through entity
@@ -18,6 +19,16 @@ export interface GatewayPort {
    * from `fromRegion`'s to this region's.
    */
   moveCells(playerId: string, regionId: string, fromCell: string | undefined, toCell: string | undefined, fromRegion?: string): void
+  /**
+   * The server moved the player (its session already joined it to `joined`'s
+   * region): the connection leaves its current world's subscriptions, gets
+   * `Moved [110, fromWorld, toWorld, reason]`, then enters `joined` (Joined
+   * frame, cell and chat subscriptions, input route) with no Join from the
+   * client. `joined` null: nowhere to go; after Moved the connection is
+   * closed with 4006. False when the player is not connected here (or, across
+   * nodes, to any gateway known).
+   */
+  relocate(playerId: string, joined: JoinedInfo | null, reason: string): boolean
 }
 
 export class ClientDelivery extends Context.Tag("tessera/ClientDelivery")<ClientDelivery, GatewayPort & {
@@ -36,7 +47,8 @@ export class ClientDelivery extends Context.Tag("tessera/ClientDelivery")<Client
       publish: (topic, frame) => port?.publish(topic, frame),
       sendToPlayer: (playerId, frame) => port?.sendToPlayer(playerId, frame) ?? false,
       moveCells: (playerId, regionId, fromCell, toCell, fromRegion) =>
-        port?.moveCells(playerId, regionId, fromCell, toCell, fromRegion)
+        port?.moveCells(playerId, regionId, fromCell, toCell, fromRegion),
+      relocate: (playerId, joined, reason) => port?.relocate(playerId, joined, reason) ?? false
     }
   })
 }

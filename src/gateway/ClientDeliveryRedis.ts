@@ -1,5 +1,6 @@
-import { Context, Effect, Layer, Runtime } from "effect"
+import { Context, Effect, Layer, Runtime, Schema } from "effect"
 import { decode, encode } from "../protocol/Codec.js"
+import { JoinedInfo } from "../protocol/Location.js"
 import { decodePresenceEvent, PresenceMirror, presenceKeys, presenceSnapshot } from "../storage/redis/Presence.js"
 import { RedisConnection } from "../storage/redis/RedisConnection.js"
 import { ClientDelivery, type GatewayPort } from "./ClientDelivery.js"
@@ -37,8 +38,14 @@ export class TopicSubscriptions extends Context.Tag("tessera/TopicSubscriptions"
   })
 }
 
-/** Envelope kinds on a gateway's channel: msgpack `[1, playerId, frame]` / `[2, playerId, regionId, from|null, to|null, fromRegion?]`. */
-export const EnvelopeKind = { Send: 1, MoveCells: 2 } as const
+/**
+ * Envelope kinds on a gateway's channel: msgpack `[1, playerId, frame]` /
+ * `[2, playerId, regionId, from|null, to|null, fromRegion?]` /
+ * `[3, playerId, joined|null, reason]` (joined: a JoinedInfo map).
+ */
+export const EnvelopeKind = { Send: 1, MoveCells: 2, Relocate: 3 } as const
+
+const isJoinedInfo = Schema.is(JoinedInfo)
 
 export const encodeSendEnvelope = (playerId: string, frame: Uint8Array): Buffer => encode([EnvelopeKind.Send, playerId, frame])
 
@@ -54,6 +61,9 @@ export const encodeMoveEnvelope = (
       ? [EnvelopeKind.MoveCells, playerId, regionId, fromCell ?? null, toCell ?? null]
       : [EnvelopeKind.MoveCells, playerId, regionId, fromCell ?? null, toCell ?? null, fromRegion]
   )
+
+export const encodeRelocateEnvelope = (playerId: string, joined: JoinedInfo | null, reason: string): Buffer =>
+  encode([EnvelopeKind.Relocate, playerId, joined, reason])
 
 /** Applies one envelope to the port; false when malformed. */
 export const dispatchEnvelope = (port: GatewayPort, bytes: Uint8Array): boolean => {
@@ -79,6 +89,13 @@ export const dispatchEnvelope = (port: GatewayPort, bytes: Uint8Array): boolean 
       if (to !== null && typeof to !== "string") return false
       if (fromRegion !== undefined && typeof fromRegion !== "string") return false
       port.moveCells(playerId, regionId, from ?? undefined, to ?? undefined, fromRegion)
+      return true
+    }
+    case EnvelopeKind.Relocate: {
+      const [, , joined, reason] = value as Array<unknown>
+      if (joined !== null && !isJoinedInfo(joined)) return false
+      if (typeof reason !== "string") return false
+      port.relocate(playerId, joined, reason)
       return true
     }
     default:
@@ -263,6 +280,13 @@ const make = Effect.gen(function*() {
       if (gatewayId !== undefined) {
         publishRaw(gatewayChannel(gatewayId), encodeMoveEnvelope(playerId, regionId, fromCell, toCell, fromRegion))
       }
+    },
+    relocate: (playerId, joined, reason) => {
+      if (port !== undefined && port.relocate(playerId, joined, reason)) return true
+      const gatewayId = remoteGatewayOf(playerId)
+      if (gatewayId === undefined) return false
+      publishRaw(gatewayChannel(gatewayId), encodeRelocateEnvelope(playerId, joined, reason))
+      return true
     }
   })
 
@@ -278,7 +302,7 @@ const make = Effect.gen(function*() {
  * - `publish(topic)` PUBLISHes once to `<prefix>t:<topic>`; every gateway
  *   whose sockets follow the topic (reported through `TopicSubscriptions`)
  *   is subscribed to that channel and re-publishes the frame locally in uWS.
- * - `sendToPlayer` / `moveCells` act locally when the attached port has the
+ * - `sendToPlayer` / `moveCells` / `relocate` act locally when the attached port has the
  *   player, otherwise go as an envelope to `<prefix>g:<gatewayId>` of the
  *   player's gateway, found in a local copy of presence kept by presence
  *   events (so the call stays synchronous).

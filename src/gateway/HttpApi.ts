@@ -34,8 +34,8 @@ export const json = (res: HttpResponse, status: string, body: unknown): void => 
 const error = (res: HttpResponse, status: string, code: string, message: string): void =>
   json(res, status, { error: { code, message } })
 
-/** Reads a JSON body with a size limit; calls back once with the value or an error message. */
-const readJson = (res: HttpResponse, onBody: (body: unknown) => void, onError: (message: string) => void): void => {
+/** Reads a JSON body with a size limit (an empty body reads as {}); calls back once with the value or an error message. */
+export const readJson = (res: HttpResponse, onBody: (body: unknown) => void, onError: (message: string) => void): void => {
   const chunks: Array<Buffer> = []
   let size = 0
   let done = false
@@ -50,12 +50,13 @@ const readJson = (res: HttpResponse, onBody: (body: unknown) => void, onError: (
     if (!isLast) return
     done = true
     const text = Buffer.concat(chunks).toString("utf8")
-    if (text.trim() === "") return onBody({})
+    let value: unknown
     try {
-      onBody(JSON.parse(text))
+      value = text.trim() === "" ? {} : JSON.parse(text)
     } catch {
-      onError("body is not valid JSON")
+      return onError("body is not valid JSON")
     }
+    onBody(value)
   })
 }
 

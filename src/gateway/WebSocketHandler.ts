@@ -12,6 +12,7 @@ import {
   type ChatHistoryFrame,
   type JoinedFrame,
   type MatchQueueFrame,
+  type MovedFrame,
   parseClientFrame,
   type ServerFrame,
   type WorldEditFrame
@@ -63,6 +64,20 @@ const knownLocation = (c: Connection) =>
 /** A refused upgrade: a plain HTTP answer with a JSON error (call inside res.cork when async). */
 const refuse = (res: HttpResponse, status: string, code: string, message: string): void => {
   res.writeStatus(status).writeHeader("content-type", "application/json").end(JSON.stringify({ error: { code, message } }))
+}
+
+/** A WebSocket close reason holds at most 123 bytes of UTF-8: longer text is cut at a character boundary. */
+export const closeReason = (text: string): string => {
+  if (Buffer.byteLength(text) <= 123) return text
+  let out = ""
+  let bytes = 0
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch)
+    if (bytes + n > 120) break
+    out += ch
+    bytes += n
+  }
+  return `${out}...`
 }
 
 const THROTTLED_ERROR_INTERVAL_MS = 1000
@@ -502,7 +517,7 @@ export class WebSocketHandler implements ClusterGatewayPort {
 
   private enterWorld(ws: ClientSocket, joined: JoinedInfo, sendHistory: boolean): void {
     const c = ws.getUserData()
-    if (c.regionId !== null && c.regionId !== joined.regionId) this.exitWorld(ws, c)
+    if (c.regionId !== null && c.regionId !== joined.regionId) this.exitWorld(ws, c, false)
     const enteringWorld = c.worldId !== joined.worldId
     c.experienceId = joined.experienceId
     c.worldId = joined.worldId
@@ -550,11 +565,12 @@ export class WebSocketHandler implements ClusterGatewayPort {
     }
   }
 
-  private exitWorld(ws: ClientSocket, c: Connection): void {
+  /** `announce` false: the player enters another world right after (presence is set by enterWorld). */
+  private exitWorld(ws: ClientSocket, c: Connection, announce = true): void {
     if (c.regionId !== null) this.moveSubscriptions(ws, c.regionId, c.cellKey, undefined)
     if (c.experienceId !== null) {
       this.unsubscribe(ws, chatTopic(worldChannelKey(c.experienceId)))
-      this.deps.run(this.deps.presence.online(c.playerId, this.deps.gatewayId, null), () => {})
+      if (announce) this.deps.run(this.deps.presence.online(c.playerId, this.deps.gatewayId, null), () => {})
     }
     if (c.worldId !== null) this.unsubscribe(ws, chatTopic(instanceChannelKey(c.worldId)))
     c.experienceId = null
@@ -633,6 +649,29 @@ export class WebSocketHandler implements ClusterGatewayPort {
     // Diff from what this socket is subscribed to, which may lag the region's view by a join reply.
     ws.cork(() => this.moveSubscriptions(ws, regionId, c.cellKey, toCell))
     c.cellKey = toCell ?? null
+  }
+
+  relocate(playerId: string, joined: JoinedInfo | null, reason: string): boolean {
+    const ws = this.byPlayer.get(playerId)
+    if (ws === undefined) return false
+    const c = ws.getUserData()
+    // Not welcomed yet: its Connect is in flight and answers with the session's new place itself.
+    if (c.closed || !c.welcomed) return false
+    const fromWorld = c.worldId
+    Metrics.playerMovesTotal.inc()
+    const moved: MovedFrame = [ServerOp.Moved, fromWorld, joined?.worldId ?? null, reason]
+    ws.cork(() => {
+      // Out of the old world first: no snapshot or chat of it follows the Moved frame.
+      this.exitWorld(ws, c, joined === null)
+      this.sendCorked(ws, encode(moved))
+    })
+    if (joined !== null) {
+      this.enterWorld(ws, joined, true)
+    } else {
+      Metrics.clientsDroppedTotal.terminated.inc()
+      ws.end(CloseCode.InstanceTerminated, closeReason(`instance terminated: ${reason}`))
+    }
+    return true
   }
 
   // ---- sending ------------------------------------------------------------------------

@@ -436,7 +436,7 @@ export const clientsDroppedTotal = registry.counterVec(
   "tessera_clients_dropped_total",
   "Clients disconnected by the server, by reason.",
   "reason",
-  ["lagging", "abuse", "replaced"] as const
+  ["lagging", "abuse", "replaced", "terminated"] as const
 )
 export const authTotal = registry.counterVec(
   "tessera_auth_total",
@@ -555,6 +555,10 @@ export const regionTickDurationSeconds = registry.histogramByLabel(
 export const relocationsTotal = registry.counter(
   "tessera_relocations_total",
   "Players a gateway moved to another region of their open world after an authority transfer (inputs and cell subscriptions follow)."
+)
+export const playerMovesTotal = registry.counter(
+  "tessera_player_moves_total",
+  "Players a gateway moved seamlessly to another world or instance on the server's behalf (Moved + Joined, no Join from the client), or closed with 4006 when there was none."
 )
 export const inputsForwardedTotal = registry.counter(
   "tessera_inputs_forwarded_total",

@@ -266,6 +266,14 @@ export type ErrorFrame = readonly [op: typeof ServerOp.Error, code: ErrorCode, m
 export type PongFrame = readonly [op: typeof ServerOp.Pong, clientTime: number, serverTime: number]
 export type LeftFrame = readonly [op: typeof ServerOp.Left, reason: string]
 /**
+ * The server moved the player (seamlessly: it sent no Join) out of
+ * `fromWorld` (nil: it was in no world, e.g. a match placed it) into
+ * `toWorld`, whose Joined follows in the same burst. `toWorld` nil: the
+ * instance was terminated with nowhere to go; the connection closes with
+ * 4006 next. `reason` is for humans.
+ */
+export type MovedFrame = readonly [op: typeof ServerOp.Moved, fromWorld: string | null, toWorld: string | null, reason: string]
+/**
  * One world modification: `value` null = the key was removed. `seq` is the
  * world's sequence number of the stored delta (higher = newer); 0 for an edit
  * the region accepted but has not stored yet (only in a region's current state).
@@ -297,7 +305,12 @@ export type MatchFoundFrame = readonly [
   readyCheckDeadline: number | null,
   players: ReadonlyArray<string>
 ]
-/** Matchmaking: the match's instance is `worldId`; the player's next Join of `experienceId` lands there. */
+/**
+ * Matchmaking: the match's instance is `worldId` and the player is placed
+ * there. A connected player already got Moved + Joined for it (sent first);
+ * one whose move could not be delivered lands there on its next Join of
+ * `experienceId`.
+ */
 export type MatchReadyFrame = readonly [op: typeof ServerOp.MatchReady, matchId: string, worldId: string, experienceId: string]
 /**
  * Matchmaking: a ticket (`id` = ticketId) or match (`id` = matchId) ended
@@ -320,6 +333,7 @@ export type ServerFrame =
   | ErrorFrame
   | PongFrame
   | LeftFrame
+  | MovedFrame
   | WorldEditsFrame
 
 // ---- snapshot records ---------------------------------------------------------

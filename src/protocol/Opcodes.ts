@@ -38,12 +38,19 @@ export const ServerOp = {
   Left: 108,
   /** Open worlds: world modifications (live edits, and a region's current ones on join/arrival). */
   WorldEdits: 109,
+  /**
+   * The server moved the player out of `fromWorld` (an admin's route or
+   * terminate, a match, a failed instance): a Joined for `toWorld` follows
+   * at once (no Join needed); `toWorld` nil: no world to go to, the
+   * connection is closed with 4006 right after.
+   */
+  Moved: 110,
   // ---- matchmaking (120-129) ----
   /** The player's party is queued (also after a failed ready check put it back). */
   MatchQueued: 120,
   /** A match was found; with a ready-check deadline every player must accept before it. */
   MatchFound: 121,
-  /** The match has an instance and the player is routed there: join the experience to enter it. */
+  /** The match has an instance and the player is routed there (a connected player got Moved + Joined for it already). */
   MatchReady: 122,
   /** A ticket or match ended without a game (timeout, cancel, failed ready check, allocation failure). */
   MatchEnded: 123
@@ -102,13 +109,32 @@ export const CloseCode = {
   Abuse: 4002,
   Lagging: 4003,
   Unauthorized: 4004,
-  ResumeExpired: 4005
+  ResumeExpired: 4005,
+  /**
+   * The player's instance was terminated and there was nowhere to move it
+   * (an admin's terminate with move=none, or no other instance with room).
+   * Not terminal: the player may connect and join again whenever it likes;
+   * there is nothing to resume (the session holds no place). The SDK does
+   * not reconnect by itself after it (see `noAutoReconnectCloseCodes`).
+   */
+  InstanceTerminated: 4006
 } as const
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode]
 
-/** Close codes after which a client must not reconnect automatically. */
+/** Close codes after which a client must not reconnect automatically: the server does not want this client back as it is. */
 export const terminalCloseCodes: ReadonlySet<number> = new Set([
   CloseCode.Replaced,
   CloseCode.Abuse,
   CloseCode.Unauthorized
+])
+
+/**
+ * Close codes that end the game session without barring the player: the
+ * SDK does not reconnect on its own (nothing to resume, and a game shows
+ * its player why before putting it somewhere else), but a new `connect()`
+ * is welcome at once. A superset of `terminalCloseCodes`.
+ */
+export const noAutoReconnectCloseCodes: ReadonlySet<number> = new Set([
+  ...terminalCloseCodes,
+  CloseCode.InstanceTerminated
 ])

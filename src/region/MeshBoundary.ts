@@ -2,7 +2,7 @@ import { SNAPSHOT_RECORD_BYTES, writeSnapshotRecord } from "../protocol/Messages
 import type { SimEntity } from "./GameLogic.js"
 import { InputBuffer } from "./InputBuffer.js"
 import type { HandoffLedger, OutgoingTransfer } from "./mesh/HandoffLedger.js"
-import { boundsOf, type Box, keyString, regionIdOf, type RegionKey } from "./mesh/MeshGeometry.js"
+import { boundsOf, type Box, regionIdOf, type RegionKey } from "./mesh/MeshGeometry.js"
 import type { RegionDirectory } from "./mesh/RegionDirectory.js"
 
 /** An entity's whole state as it crosses from one region to another. */
@@ -44,6 +44,13 @@ export interface MeshOptions {
   readonly ports: MeshPorts
 }
 
+interface Ghost {
+  readonly entity: SimEntity
+  from: string
+  seenTick: number
+  stamp: number
+}
+
 /** Ghosts not refreshed for this many ticks are dropped (their source stopped sending). */
 const GHOST_STALE_TICKS = 10
 
@@ -59,12 +66,18 @@ export class MeshBoundary {
   /** entity id -> authority epoch (raised by one at every handoff). */
   readonly epochs = new Map<number, number>()
   /** Read-only copies of neighbours' entities near our border. */
-  readonly ghosts = new Map<number, { entity: SimEntity; from: string; seenTick: number }>()
+  readonly ghosts = new Map<number, Ghost>()
+  /** The same ghosts by the region that sends them, so each batch only looks at its own. */
+  private readonly ghostsBySource = new Map<string, Map<number, Ghost>>()
+  /** Bumped per applied batch: a ghost of the source not stamped by this batch has left its overlap zone. */
+  private applyStamp = 0
   private readonly inner: Box
   private readonly batches = new Map<string, { view: DataView; bytes: Uint8Array; used: number }>()
   /** Neighbours that got a non-empty ghost batch last tick (they get an empty one when it empties). */
   private ghostedLastTick = new Set<string>()
   private readonly forwards = new Map<string, InputBuffer>()
+  /** Reused per entity by afterStep (the neighbours it is ghosted to). */
+  private readonly ghostTargets: Array<string> = []
 
   constructor(readonly options: MeshOptions) {
     this.regionId = regionIdOf(options.worldId, options.key)
@@ -126,20 +139,18 @@ export class MeshBoundary {
    */
   afterStep(entities: Iterable<SimEntity>, tick: number, leaving: Array<{ entity: SimEntity; to: string }>): void {
     const directory = this.options.directory()
-    const key = this.options.key
-    const isLeaf = directory.isLeaf(key)
-    const worldId = this.options.worldId
+    const self = this.regionId
+    const isLeaf = directory.hasLeafId(self)
+    const targets = this.ghostTargets
     for (const e of entities) {
-      const p = e
-      const target = isLeaf ? directory.handoffTarget(p, key) : directory.locate(p)
-      if (target !== undefined && keyString(target) !== keyString(key)) {
-        leaving.push({ entity: e, to: regionIdOf(worldId, target) })
+      const target = isLeaf ? directory.handoffTargetId(e, self) : directory.locateId(e)
+      if (target !== undefined && target !== self) {
+        leaving.push({ entity: e, to: target })
         continue
       }
       if (!isLeaf || this.insideInner(e)) continue
-      for (const neighbour of directory.ghostTargets(p, key)) {
-        this.addGhostRecord(regionIdOf(worldId, neighbour), e)
-      }
+      directory.ghostTargetIds(e, self, targets)
+      for (let i = 0; i < targets.length; i++) this.addGhostRecord(targets[i]!, e)
     }
     this.flushGhosts(tick)
   }
@@ -154,30 +165,38 @@ export class MeshBoundary {
     remove: (entityId: number) => void
   ): void {
     const view = new DataView(records.buffer, records.byteOffset, records.byteLength)
-    const seen = new Set<number>()
+    const stamp = ++this.applyStamp
+    let mine = this.ghostsBySource.get(from)
+    if (mine === undefined) this.ghostsBySource.set(from, (mine = new Map()))
     for (let o = 0; o + SNAPSHOT_RECORD_BYTES <= records.byteLength; o += SNAPSHOT_RECORD_BYTES) {
       const id = view.getUint32(o, true)
       if (isOwned(id)) continue
-      seen.add(id)
       let ghost = this.ghosts.get(id)
       if (ghost === undefined) {
         ghost = {
           entity: { id, playerId: "", x: 0, y: 0, z: 0, vx: 0, vy: 0, vz: 0, lastSeq: 0, buttons: 0 },
           from,
-          seenTick: tick
+          seenTick: tick,
+          stamp
         }
         this.ghosts.set(id, ghost)
+      } else if (ghost.from !== from) {
+        // The entity moved on to another neighbour, which now sends it.
+        this.ghostsBySource.get(ghost.from)?.delete(id)
+        ghost.from = from
       }
-      ghost.from = from
+      mine.set(id, ghost)
       ghost.seenTick = tick
+      ghost.stamp = stamp
       ghost.entity.x = view.getFloat32(o + 4, true)
       ghost.entity.y = view.getFloat32(o + 8, true)
       ghost.entity.z = view.getFloat32(o + 12, true)
       ghost.entity.lastSeq = view.getUint32(o + 16, true)
       place(ghost.entity)
     }
-    for (const [id, ghost] of this.ghosts) {
-      if (ghost.from === from && !seen.has(id)) {
+    for (const [id, ghost] of mine) {
+      if (ghost.stamp !== stamp) {
+        mine.delete(id)
         this.ghosts.delete(id)
         remove(id)
       }
@@ -188,7 +207,7 @@ export class MeshBoundary {
   expireGhosts(localTick: number, remove: (entityId: number) => void): void {
     for (const [id, ghost] of this.ghosts) {
       if (localTick - ghost.seenTick > GHOST_STALE_TICKS) {
-        this.ghosts.delete(id)
+        this.forget(id, ghost)
         remove(id)
       }
     }
@@ -196,7 +215,15 @@ export class MeshBoundary {
 
   /** Forgets a ghost (its entity became ours). */
   dropGhost(entityId: number): boolean {
-    return this.ghosts.delete(entityId)
+    const ghost = this.ghosts.get(entityId)
+    if (ghost === undefined) return false
+    this.forget(entityId, ghost)
+    return true
+  }
+
+  private forget(id: number, ghost: Ghost): void {
+    this.ghosts.delete(id)
+    this.ghostsBySource.get(ghost.from)?.delete(id)
   }
 
   private insideInner(p: { x: number; y: number; z: number }): boolean {

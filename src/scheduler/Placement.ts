@@ -239,6 +239,41 @@ export const movePlayer = (registry: Registry, playerId: string, worldId: string
   return { _tag: "Moved", from }
 }
 
+export type AssignResult =
+  | { readonly _tag: "Assigned" }
+  | { readonly _tag: "AlreadyThere" }
+  | { readonly _tag: "InAnotherWorld"; readonly worldId: string }
+  | { readonly _tag: "Refused"; readonly code: "not_found" | "conflict"; readonly reason: string }
+
+/**
+ * Places a player who is in no instance into `worldId` (a match): refused
+ * for an unknown or full instance and past the experience's player quota;
+ * a player already there stays (AlreadyThere); a player placed elsewhere is
+ * not moved (InAnotherWorld: that is a route).
+ */
+export const assignPlayer = (
+  registry: Registry,
+  playerId: string,
+  worldId: string,
+  maxPlayers = Number.POSITIVE_INFINITY
+): AssignResult => {
+  const target = registry.instances.get(worldId)
+  if (target === undefined) return { _tag: "Refused", code: "not_found", reason: `no instance "${worldId}"` }
+  const current = registry.placements.get(playerId)
+  if (current === worldId) return { _tag: "AlreadyThere" }
+  if (current !== undefined) return { _tag: "InAnotherWorld", worldId: current }
+  if (target.players.size >= target.maxPlayers) {
+    return { _tag: "Refused", code: "conflict", reason: `instance "${worldId}" is full (${target.maxPlayers} players)` }
+  }
+  if (playerCount(registry, target.experienceId) >= maxPlayers) {
+    return { _tag: "Refused", code: "conflict", reason: `experience "${target.experienceId}" is full (quota of ${maxPlayers} players)` }
+  }
+  target.players.add(playerId)
+  target.emptySince = null
+  registry.placements.set(playerId, worldId)
+  return { _tag: "Assigned" }
+}
+
 /**
  * Removes an instance (an admin's terminate) and the placements of its
  * players; returns it (with its players) or undefined when there is none.

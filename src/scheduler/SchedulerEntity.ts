@@ -52,6 +52,18 @@ export type PlayerMove = typeof PlayerMove.Type
 export const MoveTo = Schema.String
 export type MoveTo = typeof MoveTo.Type
 
+/**
+ * Assign's refusal for a player placed in another instance than the one
+ * asked for: move it with Route instead (the matchmaker does). Typed, so
+ * callers branch on it without reading messages.
+ */
+export class PlayerInAnotherWorld extends Schema.TaggedError<PlayerInAnotherWorld>()("PlayerInAnotherWorld", {
+  playerId: Schema.String,
+  /** The instance the player is placed in. */
+  worldId: Schema.String,
+  message: Schema.String
+}) {}
+
 /** The one scheduler entity's id: an entity with a fixed id is the addressable face of the control plane. */
 export const SCHEDULER_ID = "main"
 
@@ -99,8 +111,14 @@ export const SchedulerEntity = Entity.make("Scheduler", [
       memoryBytes: Schema.Number
     }
   }),
-  /** Players waiting for a place in the experience (a matchmaking queue), an input of the scaling policy. */
-  Rpc.make("ReportQueue", { payload: { experienceId: Schema.String, queued: Schema.Number } }),
+  /**
+   * Players waiting for a place in the experience, an input of the scaling
+   * policy. Each `source` (a matchmaking queue's key; absent: one anonymous
+   * source) reports its own count, the latest report per source counts, and
+   * the experience's queue is their sum; a source silent for a few scaling
+   * intervals counts 0.
+   */
+  Rpc.make("ReportQueue", { payload: { experienceId: Schema.String, queued: Schema.Number, source: Schema.optional(Schema.String) } }),
   /** Runs one health check of every instance and acts on what changed; returns the changes as text. */
   Rpc.make("HealthCheck", { success: Schema.Array(Schema.String) }),
   /** Runs the scaling policy of every autoscaled experience once and applies it; returns the decisions as text. */
@@ -123,11 +141,28 @@ export const SchedulerEntity = Entity.make("Scheduler", [
     success: Schema.Struct({ worldId: Schema.String, experienceId: Schema.String, moved: Schema.Array(PlayerMove) }),
     error: ControlError
   }),
-  /** Moves a placed player into another instance of the same experience; its session tells it. */
+  /**
+   * Moves a placed player into another instance of the same experience; its
+   * session moves a connected client there seamlessly (Moved + Joined).
+   * `reason` is what the player is told (default: who moved it where).
+   */
   Rpc.make("Route", {
-    payload: { playerId: Schema.String, worldId: Schema.String, actor: Actor },
+    payload: { playerId: Schema.String, worldId: Schema.String, actor: Actor, reason: Schema.optional(Schema.String) },
     success: Schema.Struct({ playerId: Schema.String, fromWorld: Schema.String, toWorld: Schema.String, told: Schema.Boolean }),
     error: ControlError
+  }),
+  /**
+   * Places a player who is in no world into the instance `worldId` (within
+   * its capacity and the experience's player quota); its session moves a
+   * connected client there seamlessly. Idempotent: a player already in
+   * `worldId` succeeds with `assigned` false. A player in another instance
+   * fails with PlayerInAnotherWorld (use Route); one in an open world, or a
+   * full or unknown instance, with a ControlError.
+   */
+  Rpc.make("Assign", {
+    payload: { playerId: Schema.String, worldId: Schema.String, actor: Actor, reason: Schema.optional(Schema.String) },
+    success: Schema.Struct({ playerId: Schema.String, toWorld: Schema.String, assigned: Schema.Boolean, told: Schema.Boolean }),
+    error: Schema.Union(ControlError, PlayerInAnotherWorld)
   }),
   /** Instances (optionally of one experience), open-world regions and draining runners. */
   Rpc.make("ListServers", {

@@ -2,7 +2,7 @@ import { type Sharding, Singleton } from "@effect/cluster"
 import { FetchHttpClient } from "@effect/platform"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
-import type { Actor, ControlEvent } from "../control/ControlEvent.js"
+import { type Actor, type ControlEvent, isAdminActor } from "../control/ControlEvent.js"
 import { ControlError } from "../control/ControlError.js"
 import { ControlEvents } from "../control/ControlEvents.js"
 import { processOrigin } from "../control/ControlOrigin.js"
@@ -23,6 +23,7 @@ import { GameError } from "../protocol/GameError.js"
 import { ErrorCode } from "../protocol/Opcodes.js"
 import { RegionEntity } from "../region/RegionEntity.js"
 import {
+  assignPlayer,
   emptyRegistry,
   type Instance,
   instanceWithRoom,
@@ -37,6 +38,7 @@ import {
 } from "./Placement.js"
 import { SchedulerStateRepository } from "../storage/SchedulerStateRepository.js"
 import { makeNomadActuator, type NomadActuator } from "./autoscale/NomadActuator.js"
+import { QueueReports } from "./autoscale/QueueReports.js"
 import { decisionCount, healthPolicyOf, quotaOf, reasonShape, scalingPolicyOf } from "./autoscale/PolicyConfig.js"
 import {
   desired,
@@ -58,7 +60,14 @@ interface SavedState {
   readonly scaling: ReadonlyArray<readonly [string, ScalingState]>
   readonly holds: ReadonlyArray<readonly [string, string]>
 }
-import { type DrainingRunner, type InstanceInfo, type PlayerMove, SCHEDULER_ID, SchedulerEntity } from "./SchedulerEntity.js"
+import {
+  type DrainingRunner,
+  type InstanceInfo,
+  PlayerInAnotherWorld,
+  type PlayerMove,
+  SCHEDULER_ID,
+  SchedulerEntity
+} from "./SchedulerEntity.js"
 
 /** Every call the scheduler makes to another entity is bounded (a group no runner hosts retries forever). */
 const CALL_TIMEOUT = Duration.seconds(5)
@@ -122,9 +131,8 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
     const localActuator = config.scheduler.actuator === "local"
     const healthPolicy = healthPolicyOf(config.health)
     const health = Health.emptyHealthState()
-    /** experienceId -> players waiting for a place (ReportQueue), with when it was reported. */
-    const queues = new Map<string, { readonly queued: number; readonly at: number }>()
-    const QUEUE_REPORT_TTL_MS = Math.max(10_000, 3 * config.scheduler.scalingIntervalMs)
+    /** Players waiting for a place per experience (ReportQueue), per reporting queue. */
+    const queues = new QueueReports(Math.max(10_000, 3 * config.scheduler.scalingIntervalMs))
     const nomad: NomadActuator | undefined = config.scheduler.actuator === "nomad"
       ? yield* makeNomadActuator({
         address: config.scheduler.nomadAddress,
@@ -272,14 +280,17 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
         Effect.annotateLogs({ worldId })
       )
 
-    /** Tells the player's session it was moved; never fails ("failed" when the session did not answer). */
-    const relocate = (playerId: string, fromWorld: string, to: Location | null, reason: string) =>
+    /**
+     * Tells the player's session it was moved (from no world: `fromWorld` null); the session moves a
+     * connected client seamlessly. Never fails ("failed" when the session did not answer).
+     */
+    const relocate = (playerId: string, fromWorld: string | null, to: Location | null, reason: string) =>
       sessions(playerId).Relocate({ fromWorld, to, reason }).pipe(
         Effect.timeout(CALL_TIMEOUT),
         Effect.catchAllCause((cause) =>
           Effect.as(Effect.logWarning("session did not take a relocation", cause), "failed" as const)
         ),
-        Effect.annotateLogs({ playerId, worldId: fromWorld })
+        Effect.annotateLogs({ playerId, worldId: fromWorld ?? to?.worldId ?? "" })
       )
 
     /** An instance as listed: with its health (when tracked) and whether it drains. */
@@ -348,7 +359,7 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
               to === null ? null : { experienceId: instance.experienceId, worldId: to, regionId: to },
               to === null
                 ? `instance ${worldId} is unhealthy (${why}) and no other has room`
-                : `instance ${worldId} is unhealthy (${why}); moved to ${to}: join ${instance.experienceId} again`
+                : `instance ${worldId} is unhealthy (${why}); moved to ${to}`
             ).pipe(
               Effect.zipRight(
                 to === null
@@ -445,10 +456,7 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
         Effect.catchAll((error) => Effect.as(Effect.logWarning(`nomad actuator failed; will decide again: ${error.message}`), false))
       )
 
-    const queuedOf = (experienceId: string, now: number): number => {
-      const q = queues.get(experienceId)
-      return q === undefined || now - q.at > QUEUE_REPORT_TTL_MS ? 0 : q.queued
-    }
+    const queuedOf = (experienceId: string, now: number): number => queues.queued(experienceId, now)
 
     /** One pass of every autoscaled experience's policy, applied through the configured actuator. */
     const autoscale = Effect.gen(function*() {
@@ -520,8 +528,7 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           if (!config.health.enabled || !registry.instances.has(payload.worldId)) return
           Health.heartbeat(health, payload.worldId, payload, Date.now())
         }),
-      ReportQueue: ({ payload }) =>
-        Effect.sync(() => void queues.set(payload.experienceId, { queued: Math.max(0, payload.queued), at: Date.now() })),
+      ReportQueue: ({ payload }) => Effect.sync(() => queues.report(payload.experienceId, payload.queued, Date.now(), payload.source)),
       HealthCheck: () => healthCheck,
       Autoscale: () => autoscale,
       Place: ({ payload }) =>
@@ -650,8 +657,8 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
                 worldId,
                 to === null ? null : { experienceId: instance.experienceId, worldId: to, regionId: to },
                 to === null
-                  ? `instance ${worldId} was terminated: ${reason}`
-                  : `instance ${worldId} was terminated (${reason}); moved to ${to}: join ${instance.experienceId} again`
+                  ? `${worldId}: ${reason}`
+                  : `instance ${worldId} was terminated (${reason}); moved to ${to}`
               ).pipe(
                 Effect.map((outcome) => ({ playerId, toWorld: to, told: outcome === "told" })),
                 Effect.tap(() =>
@@ -687,7 +694,7 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
             playerId,
             from,
             { experienceId: target.experienceId, worldId, regionId: worldId },
-            `moved to ${worldId} by an admin: join ${target.experienceId} again`
+            payload.reason ?? `moved to ${worldId} by ${isAdminActor(actor) ? "an admin" : "the scheduler"}`
           )
           if (outcome === "stale" || outcome === "failed") {
             // Undo: the session did not take the move.
@@ -699,6 +706,45 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           }
           yield* publish(actor, { _tag: "PlayerRouted", playerId, fromWorld: from, toWorld: worldId, by: actor })
           return { playerId, fromWorld: from, toWorld: worldId, told: outcome === "told" }
+        }),
+      Assign: ({ payload }) =>
+        Effect.gen(function*() {
+          const { playerId, worldId, actor } = payload
+          const target = registry.instances.get(worldId)
+          if (target === undefined) return yield* refuse(...noInstance(worldId))
+          for (const [openWorld, roster] of rosters) {
+            if (roster.idsByPlayer.has(playerId)) {
+              return yield* refuse("conflict", `player "${playerId}" is in the open world "${openWorld}"; it must leave it first`)
+            }
+          }
+          const result = assignPlayer(registry, playerId, worldId, quotaFor(target.experienceId).maxPlayers)
+          switch (result._tag) {
+            case "AlreadyThere":
+              return { playerId, toWorld: worldId, assigned: false, told: false }
+            case "InAnotherWorld":
+              return yield* new PlayerInAnotherWorld({
+                playerId,
+                worldId: result.worldId,
+                message: `player "${playerId}" is in "${result.worldId}"; route it instead`
+              })
+            case "Refused":
+              return yield* refuse(result.code, result.reason)
+          }
+          const outcome = yield* relocate(
+            playerId,
+            null,
+            { experienceId: target.experienceId, worldId, regionId: worldId },
+            payload.reason ?? `placed in ${worldId} by ${isAdminActor(actor) ? "an admin" : "the scheduler"}`
+          )
+          if (outcome === "stale" || outcome === "failed") {
+            // Undo: the session did not take the placement.
+            removePlayer(registry, playerId, worldId, Date.now())
+            return yield* outcome === "stale"
+              ? refuse("conflict", `player "${playerId}" is in a world by now; nothing was assigned`)
+              : refuse("unavailable", `player "${playerId}"'s session did not answer; nothing was assigned`)
+          }
+          yield* publish(actor, { _tag: "PlayerRouted", playerId, toWorld: worldId, by: actor })
+          return { playerId, toWorld: worldId, assigned: true, told: outcome === "told" }
         }),
       ListServers: ({ payload }) =>
         Effect.gen(function*() {

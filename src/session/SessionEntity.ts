@@ -58,15 +58,21 @@ export const SessionEntity = Entity.make("Session", [
   }),
   /**
    * The scheduler moved the player out of `fromWorld` (an admin's route or
-   * terminate): its place there is dropped (it leaves that region), its
-   * place becomes `to` (null: no world), and the client is told with a Left
-   * frame carrying `reason`. The player enters `to` on its next Join of the
-   * experience or on resume. "told": done, and a client connected to some
-   * gateway was told; "not_connected": done, nobody to tell; "stale": not
-   * done, the player is in another world than `fromWorld` by now.
+   * terminate, a match, a failed instance; null: the player was in no world
+   * and is placed in `to`): its place there is dropped (it leaves that
+   * region) and becomes `to` (null: no world). A connected player is moved
+   * seamlessly: the session joins it to `to`'s region and its gateway
+   * switches the connection over (Moved + Joined frames, no Join from the
+   * client); with `to` null its gateway closes the connection with 4006.
+   * When the region join fails the client gets a Left frame instead and
+   * enters `to` on its next Join of the experience (or on resume).
+   * "told": done, and a client connected to some gateway was told;
+   * "not_connected": done, nobody to tell; "stale": not done, the player is
+   * in another world than `fromWorld` by now (or, for fromWorld null, in
+   * some world other than `to`).
    */
   Rpc.make("Relocate", {
-    payload: { fromWorld: Schema.String, to: Schema.NullOr(Location), reason: Schema.String },
+    payload: { fromWorld: Schema.NullOr(Schema.String), to: Schema.NullOr(Location), reason: Schema.String },
     success: Schema.Literal("told", "not_connected", "stale")
   }),
   /**

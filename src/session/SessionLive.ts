@@ -1,5 +1,5 @@
 import { Entity } from "@effect/cluster"
-import { Duration, Effect, Fiber, Layer } from "effect"
+import { Duration, Effect, Fiber, Layer, Option } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
 import { ClientDelivery } from "../gateway/ClientDelivery.js"
 import * as Metrics from "../observability/Metrics.js"
@@ -250,15 +250,44 @@ export const SessionLive = Effect.gen(function*() {
         Relocate: ({ payload }) =>
           Effect.gen(function*() {
             const was = location
-            // Moved on meanwhile (its own join or leave): the scheduler's move is stale.
-            if (was !== null && was.worldId !== payload.fromWorld) return "stale" as const
+            // Moved on meanwhile (its own join or leave): the scheduler's move is stale. A placement
+            // from no world (fromWorld null) is stale when the player is in some world by now.
+            const stale = payload.fromWorld === null
+              ? was !== null && was.worldId !== payload.to?.worldId
+              : was !== null && was.worldId !== payload.fromWorld
+            if (stale) return "stale" as const
+            // Not in a resume window: the player is connected (or this activation does not know; the gateway tells).
+            const reachable = expiry === undefined
             location = payload.to
             entityId = null
             yield* persist
-            if (was !== null) yield* bounded("region leave", regions(was.regionId).Leave({ playerId })).pipe(Effect.ignore)
-            const frame: LeftFrame = [ServerOp.Left, payload.reason]
+            if (was !== null && was.regionId !== payload.to?.regionId) {
+              yield* bounded("region leave", regions(was.regionId).Leave({ playerId })).pipe(Effect.ignore)
+            }
+            if (payload.to === null) {
+              // Nowhere to go: the gateway says why (Moved) and closes the connection with 4006.
+              return delivery.relocate(playerId, null, payload.reason) ? "told" as const : "not_connected" as const
+            }
+            if (reachable) {
+              // Seamless: into the target region first, then the gateway switches the connection over.
+              const to = payload.to
+              const joined = yield* joinRegion(to, connection?.gatewayId ?? "", false).pipe(Effect.option)
+              if (Option.isSome(joined)) {
+                if (delivery.relocate(playerId, joined.value, payload.reason)) {
+                  entityId = joined.value.entityId
+                  yield* persist
+                  return "told" as const
+                }
+                // Nobody to switch over: no entity without a connection; the player enters on its next Join or resume.
+                yield* bounded("region leave", regions(to.regionId).Leave({ playerId })).pipe(Effect.ignore)
+                return "not_connected" as const
+              }
+              yield* Effect.logWarning("relocation: the target region did not take the player; telling it to join again")
+            }
+            // The fallback: tell the client to join again (its next Join lands in `to`).
+            const frame: LeftFrame = [ServerOp.Left, `${payload.reason}: join ${payload.to.experienceId} again`]
             return delivery.sendToPlayer(playerId, encode(frame)) ? "told" as const : "not_connected" as const
-          }).pipe(Effect.annotateLogs({ playerId, worldId: payload.fromWorld })),
+          }).pipe(Effect.annotateLogs({ playerId, worldId: payload.fromWorld ?? payload.to?.worldId ?? "" })),
         Relocated: ({ payload }) =>
           Effect.suspend(() => {
             if (!relocationApplies({ location, entityId }, payload) || location === null) return Effect.void

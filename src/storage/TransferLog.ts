@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Cause, Context, Duration, Effect, Layer, Schedule } from "effect"
 import * as Metrics from "../observability/Metrics.js"
 import { StorageError } from "./StorageError.js"
+import { Ring } from "../common/Ring.js"
 
 export type TransferOutcome = "ok" | "failed" | "aborted"
 
@@ -62,42 +63,6 @@ export class TransferLog extends Context.Tag("tessera/storage/TransferLog")<
     readonly recent: (worldId: string, limit: number) => Effect.Effect<ReadonlyArray<StoredTransfer>, StorageError>
   }
 >() {}
-
-/**
- * A FIFO of at most `capacity` entries that overwrites its oldest entry when
- * full: O(1) push, no shifting, no allocation per entry.
- */
-class Ring<A> {
-  private readonly items: Array<A | undefined>
-  private head = 0
-  size = 0
-  constructor(readonly capacity: number) {
-    this.items = new Array<A | undefined>(capacity)
-  }
-  /** Appends `item`; returns true if the oldest entry was overwritten to make room. */
-  push(item: A): boolean {
-    const tail = (this.head + this.size) % this.capacity
-    this.items[tail] = item
-    if (this.size < this.capacity) {
-      this.size++
-      return false
-    }
-    this.head = (this.head + 1) % this.capacity
-    return true
-  }
-  /** Removes and returns every entry, oldest first. */
-  drain(): Array<A> {
-    const out = new Array<A>(this.size)
-    for (let i = 0; i < this.size; i++) {
-      const at = (this.head + i) % this.capacity
-      out[i] = this.items[at]!
-      this.items[at] = undefined
-    }
-    this.head = 0
-    this.size = 0
-    return out
-  }
-}
 
 interface TransferRow {
   readonly id: number | string

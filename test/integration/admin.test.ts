@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { TesseraClient } from "../../src/client/TesseraClient.js"
+import type { JoinedInfo, MoveInfo, TesseraClient } from "../../src/client/TesseraClient.js"
 import type { ControlEnvelope } from "../../src/control/ControlEvent.js"
-import { connectGuest, waitFor, walk } from "../support/clients.js"
+import { connectGuest, sleep, waitFor, walk } from "../support/clients.js"
 import { ServerProcess } from "../support/ServerProcess.js"
 import { testToml } from "../support/testConfig.js"
 
@@ -98,15 +98,37 @@ const cli = (args: ReadonlyArray<string>) =>
     child.once("exit", (code) => resolve({ code, stdout, stderr }))
   })
 
-/** Resolves with the reason of the client's next Left frame. */
-const nextLeft = (client: TesseraClient) =>
-  new Promise<string>((resolve) => {
-    const onLeft = (reason: string) => {
+/**
+ * The client's next server-made move: its Moved frame and, when it went
+ * somewhere, the Joined right after it. Fails on a Left (the fallback) or
+ * on a Join sent by the client meanwhile (the move must be seamless).
+ */
+const nextMove = (client: TesseraClient) =>
+  new Promise<{ move: MoveInfo; joined: JoinedInfo | undefined; joinsSent: number }>((resolve, reject) => {
+    const sentBefore = client.stats.msgsOut
+    let move: MoveInfo | undefined
+    const done = (joined: JoinedInfo | undefined) => {
+      client.off("moved", onMoved)
+      client.off("joined", onJoined)
       client.off("left", onLeft)
-      resolve(reason)
+      resolve({ move: move!, joined, joinsSent: client.stats.msgsOut - sentBefore })
     }
+    const onMoved = (m: MoveInfo) => {
+      move = m
+      if (m.toWorld === null) done(undefined)
+    }
+    const onJoined = (j: JoinedInfo) => {
+      if (move !== undefined) done(j)
+    }
+    const onLeft = (reason: string) => reject(new Error(`got Left (${reason}) instead of Moved`))
+    client.on("moved", onMoved)
+    client.on("joined", onJoined)
     client.on("left", onLeft)
   })
+
+/** Resolves with the code and reason of the client's next close. */
+const nextClose = (client: TesseraClient) =>
+  new Promise<{ code: number; reason: string }>((resolve) => client.once("close", (code, reason) => resolve({ code, reason })))
 
 describe("Control API auth", () => {
   const routes: ReadonlyArray<readonly [string, string, unknown?]> = [
@@ -209,7 +231,7 @@ describe("Control API operations", () => {
     })
   })
 
-  it("route: a playing guest is moved to another instance, gets Joined for it and keeps playing", async () => {
+  it("route: a playing guest is moved seamlessly to another instance (Moved + Joined, no Join) and keeps playing", async () => {
     player = await connectGuest(server, "admin-route-player")
     clients.push(player)
     const joined = await player.join("arena")
@@ -219,14 +241,17 @@ describe("Control API operations", () => {
     const to = from === first ? second : first
     expect((await admin("GET", `/v1/admin/servers/${from}/sessions`)).json.players).toEqual([player.playerId])
 
-    const left = nextLeft(player)
+    const moving = nextMove(player)
     const routed = await admin("POST", "/v1/admin/route", { playerId: player.playerId, worldId: to })
     expect(routed.status).toBe(200)
     expect(routed.json).toEqual({ playerId: player.playerId, fromWorld: from, toWorld: to, told: true })
-    expect(await left).toContain(`moved to ${to}`)
+    const { move, joined: arrived, joinsSent } = await moving
+    expect(move).toEqual({ fromWorld: from, toWorld: to, reason: `moved to ${to} by an admin` })
+    expect(arrived).toMatchObject({ experienceId: "arena", worldId: to, regionId: to })
+    expect(joinsSent).toBe(0)
+    expect(player.isInWorld).toBe(true)
+    expect(player.joined?.worldId).toBe(to)
 
-    const rejoined = await player.join("arena")
-    expect(rejoined.worldId).toBe(to)
     const seq = await walk(player, 1, 0, 0, 10)
     await waitFor("acks in the new instance", () => player.lastAckedSeq >= seq)
     expect((await admin("GET", `/v1/admin/servers/${to}/sessions`)).json.players).toEqual([player.playerId])
@@ -242,7 +267,7 @@ describe("Control API operations", () => {
   it("terminate with move: the player lands in another instance of the experience", async () => {
     const current = (await admin("GET", `/v1/admin/servers/${first}/sessions`)).json.players.length === 1 ? first : second
     const other = current === first ? second : first
-    const left = nextLeft(player)
+    const moving = nextMove(player)
     const res = await admin("DELETE", `/v1/admin/servers/${current}?reason=rebalancing&move=auto`)
     expect(res.status).toBe(200)
     expect(res.json).toEqual({
@@ -250,11 +275,12 @@ describe("Control API operations", () => {
       experienceId: "arena",
       moved: [{ playerId: player.playerId, toWorld: other, told: true }]
     })
-    const reason = await left
-    expect(reason).toContain("rebalancing")
-    expect(reason).toContain(`moved to ${other}`)
-    const rejoined = await player.join("arena")
-    expect(rejoined.worldId).toBe(other)
+    const { move, joined: arrived, joinsSent } = await moving
+    expect(move).toMatchObject({ fromWorld: current, toWorld: other })
+    expect(move.reason).toContain("rebalancing")
+    expect(move.reason).toContain(`moved to ${other}`)
+    expect(arrived?.worldId).toBe(other)
+    expect(joinsSent).toBe(0)
     const seq = await walk(player, 0, 0, 1, 5)
     await waitFor("acks after the move", () => player.lastAckedSeq >= seq)
 
@@ -265,15 +291,29 @@ describe("Control API operations", () => {
     first = other
   })
 
-  it("terminate with move=none: the player is told the reason and is out of any world", async () => {
-    const left = nextLeft(player)
+  it("terminate with move=none: Moved with no world, then close 4006 with the reason; no auto-reconnect", async () => {
+    const moving = nextMove(player)
+    const closing = nextClose(player)
+    let reconnecting = 0
+    player.on("reconnecting", () => reconnecting++)
     const res = await admin("DELETE", `/v1/admin/servers/${first}?reason=maintenance%20window&move=none`)
     expect(res.status).toBe(200)
     expect(res.json.moved).toEqual([{ playerId: player.playerId, toWorld: null, told: true }])
-    expect(await left).toContain("maintenance window")
+    const { move } = await moving
+    expect(move).toMatchObject({ fromWorld: first, toWorld: null })
+    expect(move.reason).toContain("maintenance window")
+    const closed = await closing
+    expect(closed.code).toBe(4006)
+    expect(closed.reason).toMatch(/^instance terminated: /)
+    expect(closed.reason).toContain("maintenance window")
     expect(player.isInWorld).toBe(false)
     expect((await admin("GET", "/v1/admin/servers?experience=arena")).json.instances).toEqual([])
-    // It may play again: a join places it anew.
+    await sleep(300)
+    expect(player.state).toBe("closed")
+    expect(reconnecting).toBe(0)
+    // Not barred: it may connect and play again; a join places it anew.
+    const welcome = await player.connect()
+    expect(welcome.resumed).toBe(false)
     const again = await player.join("arena")
     expect(again.worldId).toMatch(/^arena\./)
   })

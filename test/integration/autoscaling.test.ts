@@ -10,7 +10,7 @@
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { TesseraClient } from "../../src/client/TesseraClient.js"
+import type { JoinedInfo, MoveInfo, TesseraClient } from "../../src/client/TesseraClient.js"
 import type { ControlEnvelope } from "../../src/control/ControlEvent.js"
 import { HEARTBEAT_FREEZE_FILE_ENV } from "../../src/scheduler/health/HeartbeatSampler.js"
 import { startCluster } from "../support/Cluster.js"
@@ -78,6 +78,15 @@ max_players = 8
 id = "bench"
 name = "Bench"
 max_players = 50
+
+[matchmaking]
+tick_ms = 100
+
+[[matchmaking.modes]]
+experience = "rush"
+mode = "squad"
+match_size = 4
+ticket_timeout_seconds = 60
 ${extra}
 `
 
@@ -194,13 +203,22 @@ describe("autoscaling and health (one process)", () => {
     expect(b.joined!.worldId).toBe(bad)
     // Healthy first (heartbeats flow).
     await waitForAsync("healthy", async () => (await instances("arena")).find((i) => i.worldId === bad)?.health === "healthy")
-    const leftA = new Promise<string>((resolve) => a.once("left", resolve))
-    const leftB = new Promise<string>((resolve) => b.once("left", resolve))
+    // Each is moved seamlessly (Moved, then Joined for the new instance; no Join sent).
+    const moveOf = (c: TesseraClient) =>
+      new Promise<{ move: MoveInfo; joined: JoinedInfo }>((resolve, reject) => {
+        c.once("left", (reason) => reject(new Error(`Left (${reason}) instead of Moved`)))
+        c.once("moved", (move) => c.once("joined", (joined) => resolve({ move, joined })))
+      })
+    const movingA = moveOf(a)
+    const movingB = moveOf(b)
+    const sentBefore = a.stats.msgsOut + b.stats.msgsOut
     const frozenAt = Date.now()
     Fs.writeFileSync(freezeFile, `${bad}\n`)
-    const reason = await leftA
-    await leftB
-    expect(reason).toMatch(/unhealthy/)
+    const movedA = await movingA
+    const movedB = await movingB
+    expect(movedA.move.reason).toMatch(/unhealthy/)
+    expect(movedA.move.fromWorld).toBe(bad)
+    expect(movedB.move.fromWorld).toBe(bad)
     const history = await events()
     const change = history.find((e) => e.event._tag === "HealthChanged" && e.event.target === bad && e.event.to === "unhealthy")
     expect(change).toBeDefined()
@@ -210,12 +228,15 @@ describe("autoscaling and health (one process)", () => {
     const terminated = history.find((e) => e.event._tag === "ServerTerminated" && e.event.worldId === bad)
     expect(terminated).toBeDefined()
     figure("heartbeat_loss_to_players_moved_ms", { ms: Date.now() - frozenAt, heartbeatIntervalMs: 300, missed: 3, unhealthyThreshold: 2 })
-    // Rejoining lands both in the healthy replacement, together.
-    const rejoinA = await a.join("arena")
-    const rejoinB = await b.join("arena")
+    // Both landed in the healthy replacement, together, and play on there.
     const newWorld = replacement!.event._tag === "ServerSpawned" ? replacement!.event.worldId : ""
-    expect(rejoinA.worldId).toBe(newWorld)
-    expect(rejoinB.worldId).toBe(newWorld)
+    expect(movedA.move.toWorld).toBe(newWorld)
+    expect(movedA.joined.worldId).toBe(newWorld)
+    expect(movedB.joined.worldId).toBe(newWorld)
+    expect(a.stats.msgsOut + b.stats.msgsOut).toBe(sentBefore)
+    const seqA = a.sendInput(1, 0, 0)
+    const seqB = b.sendInput(0, 0, 1)
+    await waitFor("acks in the replacement", () => a.lastAckedSeq >= seqA && b.lastAckedSeq >= seqB)
     const list = await instances("arena")
     expect(list.map((i) => i.worldId)).not.toContain(bad)
     expect(list.find((i) => i.worldId === newWorld)?.players).toBe(2)
@@ -237,7 +258,24 @@ describe("autoscaling and health (one process)", () => {
     }
     samples.sort((x, y) => x - y)
     figure("spawn_and_route_ms", { n: samples.length, p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), max: samples[samples.length - 1] })
+    // Every route moved the player seamlessly: it is in the last instance without having sent a Join since.
+    expect(p.joined?.worldId).toMatch(/^bench\./)
+    const last = (await instances("bench")).find((i) => i.worldId === p.joined!.worldId)
+    expect(last?.players).toBe(1)
   }, 60_000)
+
+  it("a matchmaking queue reports its players to the scheduler (the autoscaler's queue length), and 0 once empty", async () => {
+    const queueLength = async () => {
+      const text = await (await fetch(`${server.httpUrl}/metrics`)).text()
+      return Number(/^tessera_experience_queue_length\{experience="rush"\} (\S+)$/m.exec(text)?.[1] ?? NaN)
+    }
+    const [leader, member] = await Promise.all([connectGuest(server, "queue-leader"), connectGuest(server, "queue-member")])
+    clients.push(leader, member)
+    await leader.queueMatch("rush", "squad", { party: [member.playerId] })
+    await waitForAsync("queue length 2", async () => (await queueLength()) === 2, 10_000)
+    leader.cancelMatch()
+    await waitForAsync("queue length 0", async () => (await queueLength()) === 0, 10_000)
+  }, 30_000)
 })
 
 describe("scheduler state survives a restart", () => {

@@ -1,16 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
-import type { TesseraClient } from "../../src/client/TesseraClient.js"
+import type { JoinedInfo, MoveInfo, TesseraClient } from "../../src/client/TesseraClient.js"
 import { ChatChannel } from "../../src/protocol/Opcodes.js"
 import { connectGuest, waitFor, walk } from "../support/clients.js"
 import { type ClusterNode, startCluster } from "../support/Cluster.js"
 
+const ADMIN_KEY = "cluster-test-admin-key-0123456789"
 let cluster: Awaited<ReturnType<typeof startCluster>>
 const clients: Array<TesseraClient> = []
 const node = (roles: string): ClusterNode => cluster.nodes.find((n) => n.roles === roles)!
 
 beforeAll(async () => {
-  cluster = await startCluster(["gateway", "gateway,expert:chat", "region,session", "scheduler"])
+  cluster = await startCluster(["gateway", "gateway,expert:chat", "region,session", "scheduler"], {
+    env: { TESSERA_ADMIN_KEY: ADMIN_KEY }
+  })
 }, 90_000)
 
 afterAll(async () => {
@@ -81,5 +84,44 @@ describe("role-tagged runners on PostgreSQL", () => {
       expect(online.experiences.lobby).toBe(2)
       expect(online.total).toBeGreaterThanOrEqual(3) // plus cluster-a from the previous test
     }
+  })
+
+  it("an admin's route moves a player seamlessly across nodes (session runner -> gateway envelope)", async () => {
+    const gateway = node("gateway").server
+    const p = await connectGuest(gateway, "cluster-route")
+    clients.push(p)
+    const admin = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${gateway.httpUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+      })
+      return { status: res.status, json: (await res.json()) as any }
+    }
+    const from = (await p.join("duel")).worldId
+    const spawned = await admin("POST", "/v1/admin/servers", { experience: "duel" })
+    expect(spawned.status).toBe(201)
+    const to = spawned.json.worldId as string
+    const moving = new Promise<{ move: MoveInfo; joined: JoinedInfo }>((resolve) =>
+      p.once("moved", (move) => p.once("joined", (joined) => resolve({ move, joined })))
+    )
+    const sentBefore = p.stats.msgsOut
+    const routed = await admin("POST", "/v1/admin/route", { playerId: p.playerId, worldId: to })
+    expect(routed.status).toBe(200)
+    expect(routed.json).toEqual({ playerId: p.playerId, fromWorld: from, toWorld: to, told: true })
+    const { move, joined } = await moving
+    expect(move).toEqual({ fromWorld: from, toWorld: to, reason: `moved to ${to} by an admin` })
+    expect(joined.worldId).toBe(to)
+    expect(p.stats.msgsOut).toBe(sentBefore)
+    const seq = await walk(p, 1, 0, 0, 5)
+    await waitFor("acks in the new instance across nodes", () => p.lastAckedSeq >= seq)
+    expect(await gateway.metric("tessera_player_moves_total")).toBe(1)
+
+    // Terminated with nowhere to go: Moved, then 4006 from the player's gateway.
+    const closed = new Promise<number>((resolve) => p.once("close", (code) => resolve(code)))
+    const terminated = await admin("DELETE", `/v1/admin/servers/${to}?reason=cluster%20test&move=none`)
+    expect(terminated.status).toBe(200)
+    expect(await closed).toBe(4006)
+    expect(p.state).toBe("closed")
   })
 })

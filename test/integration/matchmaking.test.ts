@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { MatchEnded, MatchFound, MatchReady, TesseraClient, TesseraError } from "../../src/client/TesseraClient.js"
+import type {
+  JoinedInfo,
+  MatchEnded,
+  MatchFound,
+  MatchReady,
+  MoveInfo,
+  TesseraClient,
+  TesseraError
+} from "../../src/client/TesseraClient.js"
 import { connectGuest, waitFor, walk } from "../support/clients.js"
 import { ServerProcess } from "../support/ServerProcess.js"
 import { testToml } from "../support/testConfig.js"
@@ -73,9 +81,16 @@ interface Recorder {
   readonly ready: Array<MatchReady>
   readonly ended: Array<MatchEnded>
   readonly errors: Array<TesseraError>
+  /** Server-made moves, and the Joined frames (solicited or not). */
+  readonly moved: Array<MoveInfo>
+  readonly joined: Array<JoinedInfo>
+  readonly left: Array<string>
 }
 const record = (client: TesseraClient): Recorder => {
-  const r: Recorder = { queued: [], found: [], ready: [], ended: [], errors: [] }
+  const r: Recorder = { queued: [], found: [], ready: [], ended: [], errors: [], moved: [], joined: [], left: [] }
+  client.on("moved", (m) => r.moved.push(m))
+  client.on("joined", (j) => r.joined.push(j))
+  client.on("left", (reason) => r.left.push(reason))
   client.on("matchQueued", (t) => r.queued.push(t))
   client.on("matchFound", (m) => r.found.push(m))
   client.on("matchReady", (m) => r.ready.push(m))
@@ -129,9 +144,17 @@ describe("matchmaking", () => {
       expect(r.ready[0]!.experienceId).toBe("squads")
     }
 
-    // Joining the experience lands each bot in its match's instance, where its inputs are acked.
-    const joined = await Promise.all(bots.map((b) => b.join("squads")))
-    joined.forEach((j, i) => expect(j.worldId, `bot ${i}`).toBe(worldOf[i]))
+    // Each bot (in no world before) was moved seamlessly into its match's instance: Moved + Joined,
+    // no Join sent; its inputs are acked there.
+    recorders.forEach((r, i) => {
+      expect(r.moved, `bot ${i}`).toEqual([{ fromWorld: null, toWorld: worldOf[i], reason: `matched (${r.found[0]!.matchId}): moved to ${worldOf[i]}` }])
+      expect(r.joined.map((j) => j.worldId), `bot ${i}`).toEqual([worldOf[i]])
+      expect(r.left).toEqual([])
+      expect(bots[i]!.joined?.worldId).toBe(worldOf[i])
+    })
+    // Only the leaders' MatchQueue frames went out: nobody sent a Join.
+    const leaders = new Set(parties.map((p) => p[0]!))
+    bots.forEach((b, i) => expect(b.stats.msgsOut, `bot ${i}`).toBe(leaders.has(i) ? 1 : 0))
     const seqs = await Promise.all(bots.map((b) => walk(b, 1, 0, 0, 5)))
     await Promise.all(bots.map((b, i) => waitFor(`bot ${i} acked`, () => b.lastAckedSeq >= seqs[i]!, 15_000)))
   })
@@ -192,11 +215,44 @@ describe("matchmaking", () => {
     a.acceptMatch(match.matchId)
     c.acceptMatch(match.matchId)
     await waitFor("both ready", () => ra.ready.length === 1 && rc.ready.length === 1, 10_000)
-    expect(ra.ready[0]!.worldId).toBe(rc.ready[0]!.worldId)
-    const [ja, jc] = await Promise.all([a.join("squads"), c.join("squads")])
-    expect(ja.worldId).toBe(ra.ready[0]!.worldId)
-    expect(jc.worldId).toBe(ra.ready[0]!.worldId)
+    const world = ra.ready[0]!.worldId
+    expect(rc.ready[0]!.worldId).toBe(world)
+    // Already there, without a Join.
+    expect(a.joined?.worldId).toBe(world)
+    expect(c.joined?.worldId).toBe(world)
+    expect(ra.moved.map((m) => m.toWorld)).toEqual([world])
     expect(rb.ready).toEqual([])
+    expect(rb.moved).toEqual([])
+  })
+
+  it("a player playing the experience is routed from its instance to the match's; one in no world is placed", async () => {
+    const [d, e] = await Promise.all([guest("mm-route-d"), guest("mm-route-e")])
+    const [rd, re] = [record(d), record(e)]
+    const before = await d.join("squads")
+    await d.queueMatch("squads", "ranked", { skill: 3000 })
+    await e.queueMatch("squads", "ranked", { skill: 3000 })
+    await waitFor("both found", () => rd.found.length === 1 && re.found.length === 1)
+    const match = rd.found[0]!
+    d.acceptMatch(match.matchId)
+    e.acceptMatch(match.matchId)
+    await waitFor("both ready", () => rd.ready.length === 1 && re.ready.length === 1, 10_000)
+    const world = rd.ready[0]!.worldId
+    expect(world).not.toBe(before.worldId)
+    const reason = `matched (${match.matchId}): moved to ${world}`
+    expect(rd.moved).toEqual([{ fromWorld: before.worldId, toWorld: world, reason }])
+    expect(re.moved).toEqual([{ fromWorld: null, toWorld: world, reason }])
+    expect(rd.joined.map((j) => j.worldId)).toEqual([before.worldId, world])
+    expect(re.joined.map((j) => j.worldId)).toEqual([world])
+    expect(rd.left).toEqual([])
+    // Both play there.
+    const seqs = await Promise.all([walk(d, 0, 0, 1, 5), walk(e, 1, 0, 0, 5)])
+    await waitFor("d acked", () => d.lastAckedSeq >= seqs[0])
+    await waitFor("e acked", () => e.lastAckedSeq >= seqs[1])
+    // The scheduler's registry agrees: both in the match's instance, none left in d's old one.
+    const sessions = async (worldId: string) =>
+      (await fetch(`${server.httpUrl}/v1/admin/servers/${worldId}/sessions`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json() as Promise<{ players?: Array<string> }>
+    expect([...((await sessions(world)).players ?? [])].sort()).toEqual([d.playerId, e.playerId].sort())
+    expect((await sessions(before.worldId)).players ?? []).not.toContain(d.playerId)
   })
 
   it("bad matchmaking frames get clear errors and disturb nothing", async () => {

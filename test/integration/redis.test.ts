@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as Net from "node:net"
 import { afterAll, beforeAll } from "vitest"
 import { ClientDelivery } from "../../src/gateway/ClientDelivery.js"
+import type { JoinedInfo } from "../../src/protocol/Location.js"
 import {
   type ClusterGatewayPort,
   layerRedis as deliveryLayerRedis,
@@ -50,6 +51,7 @@ class RecordingPort implements ClusterGatewayPort {
   readonly sent: Array<[string, string]> = []
   readonly sentRaw: Array<Buffer> = []
   readonly moves: Array<[string, string, string | undefined, string | undefined]> = []
+  readonly relocations: Array<[string, JoinedInfo | null, string]> = []
   constructor(readonly gatewayId: string) {}
   hasPlayer(playerId: string): boolean {
     return this.players.has(playerId)
@@ -65,6 +67,11 @@ class RecordingPort implements ClusterGatewayPort {
   }
   moveCells(playerId: string, regionId: string, fromCell: string | undefined, toCell: string | undefined): void {
     this.moves.push([playerId, regionId, fromCell, toCell])
+  }
+  relocate(playerId: string, joined: JoinedInfo | null, reason: string): boolean {
+    if (!this.players.has(playerId)) return false
+    this.relocations.push([playerId, joined, reason])
+    return true
   }
   frames(topic: string): Array<string> {
     return this.published.filter(([t]) => t === topic).map(([, f]) => f)
@@ -276,6 +283,27 @@ describe("Redis delivery, presence and rate limits", () => {
       expect(port2.sent.map(([, f]) => f).sort()).toEqual(["hello", "local", "via-g1"])
       expect(port1.sent).toEqual([])
       expect(port1.moves).toEqual([])
+
+      // A relocation (seamless move, or 4006 with nowhere to go) reaches the player's gateway whole.
+      const joined: JoinedInfo = {
+        experienceId: "exp",
+        worldId: "exp.2",
+        regionId: "exp.2",
+        entityId: 3,
+        x: 1.5,
+        y: 0,
+        z: -2,
+        cellKey: "0,0,-1",
+        tickRate: 20,
+        cellSize: 50,
+        interestRadius: 1
+      }
+      expect(region.delivery.relocate("nobody", joined, "x")).toBe(false)
+      expect(region.delivery.relocate("p-b", joined, "moved to exp.2")).toBe(true)
+      expect(g1.delivery.relocate("p-b", null, "exp.2: maintenance")).toBe(true)
+      yield* waitFor("relocations", () => port2.relocations.length === 2)
+      expect(port2.relocations).toEqual([["p-b", joined, "moved to exp.2"], ["p-b", null, "exp.2: maintenance"]])
+      expect(port1.relocations).toEqual([])
 
       // A binary frame survives the envelope byte for byte.
       const binary = new Uint8Array([0, 255, 1, 128, 0, 10, 13])

@@ -6,7 +6,6 @@ import { MAX_EDIT_KEY_LENGTH, MAX_EDIT_VALUE_LENGTH } from "../../src/protocol/M
 import { ErrorCode } from "../../src/protocol/Opcodes.js"
 import { connectGuest, sleep, waitFor } from "../support/clients.js"
 import { openWorldToml, own, stopAt, walkTo } from "../support/openWorldWalk.js"
-import { testToml } from "../support/testConfig.js"
 import { startCluster } from "../support/Cluster.js"
 import { ServerProcess, tempDir } from "../support/ServerProcess.js"
 
@@ -223,23 +222,7 @@ describe("world edits (open world deltas)", () => {
 
   it("after a split, the new regions load their boxes from storage: the edit reaches the player in the child region", async () => {
     // The open world of openWorldToml, but a region with more than one player splits (and nothing merges).
-    const toml = testToml(`
-[[experiences]]
-id = "frontier"
-name = "Frontier"
-tick_rate = 20
-max_players = 200
-world = "open"
-region_size = 64
-min_region_size = 16
-overlap = 6
-hysteresis = 2
-split_players = 1
-merge_players = 0
-regions_x = 2
-regions_y = 1
-regions_z = 2
-`)
+    const toml = openWorldToml("", { splitPlayers: 1, mergePlayers: 0 })
     const server = await ServerProcess.start({ toml })
     started.push(() => server.stop())
     const alice = await connect(server, "wes-alice")

@@ -8,9 +8,9 @@ import { testToml } from "./testConfig.js"
 /**
  * An open world of 2 x 1 x 2 root regions of 64 m meeting at the origin
  * (players spawn within 2 m of it), 6 m overlap zones, 2 m hysteresis,
- * 0.5 m per tick at full input.
+ * 0.5 m per tick at full input; `mesh` overrides the split and merge thresholds.
  */
-export const openWorldToml = (extra = "") =>
+export const openWorldToml = (extra = "", mesh: { readonly splitPlayers?: number; readonly mergePlayers?: number } = {}) =>
   testToml(`
 [[experiences]]
 id = "frontier"
@@ -22,8 +22,8 @@ region_size = 64
 min_region_size = 16
 overlap = 6
 hysteresis = 2
-split_players = 40
-merge_players = 20
+split_players = ${mesh.splitPlayers ?? 40}
+merge_players = ${mesh.mergePlayers ?? 20}
 regions_x = 2
 regions_y = 1
 regions_z = 2

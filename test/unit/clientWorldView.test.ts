@@ -533,6 +533,67 @@ describe("TesseraClient with a fake socket", () => {
     await client.close()
   })
 
+  it("a server-made move: Moved then Joined (no join sent) resets the world view for the new world", async () => {
+    const client = make()
+    const events: Array<string> = []
+    client.on("moved", (m) => events.push(`moved:${m.fromWorld}->${m.toWorld}:${m.reason}`))
+    client.on("joined", (j) => events.push(`joined:${j.worldId}:${j.entityId}`))
+    client.on("left", () => events.push("left"))
+    await connectAndJoin(client, 7)
+    const socket = lastSocket()
+    socket.receive(snapshotFrame(1, [e(7), e(8)]))
+    expect(client.world.entities.size).toBe(2)
+    const sent = socket.sent.length
+    socket.receive([ServerOp.Moved, "w1", "w2", "moved to w2 by an admin"])
+    expect(client.world.entities.size).toBe(0)
+    socket.receive([ServerOp.Joined, "arena", "w2", "w2", 3, 5, 0, 5, 20, 50])
+    expect(events.slice(1)).toEqual(["moved:w1->w2:moved to w2 by an admin", "joined:w2:3"])
+    expect(socket.sent.length).toBe(sent) // no Join
+    expect(client.isInWorld).toBe(true)
+    expect(client.entityId).toBe(3)
+    expect(client.joined).toMatchObject({ worldId: "w2", regionId: "w2", entityId: 3 })
+    // Inputs keep their seqs and are acked by the new entity.
+    clock = 10
+    const seq = client.sendInput(1, 0, 0)
+    expect(seq).toBeGreaterThan(0)
+    clock = 40
+    socket.receive([ServerOp.Snapshot, "w2", "0,0,0", 1, blob([e(3, seq), e(8)])])
+    expect(client.lastAckedSeq).toBe(seq)
+    expect([...client.world.entities.keys()].sort()).toEqual([3, 8])
+    // A malformed Moved is reported, not applied.
+    const errors: Array<string> = []
+    client.on("error", (err) => errors.push(err.code))
+    socket.receive([ServerOp.Moved, 5, "w3", "x"])
+    expect(errors).toEqual(["bad_shape"])
+    expect(client.isInWorld).toBe(true)
+    await client.close()
+  })
+
+  it("close 4006 (instance terminated): Moved to no world, then closed for good; a later connect starts afresh", async () => {
+    const client = make()
+    const seen: Array<string> = []
+    client.on("moved", (m) => seen.push(`moved:${m.toWorld}`))
+    client.on("close", (code, reason) => seen.push(`close:${code}:${reason}`))
+    client.on("reconnecting", () => seen.push("reconnecting"))
+    await connectAndJoin(client)
+    const count = FakeSocket.instances.length
+    lastSocket().receive([ServerOp.Moved, "w1", null, "w1: maintenance"])
+    expect(client.isInWorld).toBe(false)
+    lastSocket().drop(4006, "instance terminated: w1: maintenance")
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(seen).toEqual(["moved:null", "close:4006:instance terminated: w1: maintenance"])
+    expect(client.state).toBe("closed")
+    expect(FakeSocket.instances.length).toBe(count)
+    // Not barred: connect again (no resume into the dead instance), and no automatic rejoin.
+    const connecting = client.connect()
+    expect(lastSocket().url).not.toContain("resume=")
+    lastSocket().receive(welcomeFrame(false, "rt-9"))
+    await connecting
+    await flush()
+    expect(lastSocket().sent).toEqual([])
+    await client.close()
+  })
+
   it("does not reconnect after a terminal close code", async () => {
     const client = make()
     await connectAndJoin(client)

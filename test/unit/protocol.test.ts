@@ -14,7 +14,15 @@ import {
   type SnapshotRecord,
   writeSnapshotRecord
 } from "../../src/protocol/Messages.js"
-import { ChatChannel, ClientOp, ErrorCode, ServerOp } from "../../src/protocol/Opcodes.js"
+import {
+  ChatChannel,
+  ClientOp,
+  CloseCode,
+  ErrorCode,
+  noAutoReconnectCloseCodes,
+  ServerOp,
+  terminalCloseCodes
+} from "../../src/protocol/Opcodes.js"
 
 const MAX_CHAT = 500
 
@@ -66,6 +74,9 @@ const serverFrames: ReadonlyArray<readonly [name: string, frame: ServerFrame]> =
   ["error", [ServerOp.Error, ErrorCode.WorldFull, "experience \"arena\" is at its instance limit"]],
   ["pong", [ServerOp.Pong, 1234.5, 1_700_000_000_000]],
   ["left", [ServerOp.Left, "left"]],
+  ["moved to another instance", [ServerOp.Moved, "arena.1", "arena.2", "moved to arena.2 by an admin"]],
+  ["moved from no world (a match)", [ServerOp.Moved, null, "squads.3", "matched (squads:ten/x.m1): moved to squads.3"]],
+  ["moved nowhere (terminated)", [ServerOp.Moved, "arena.1", null, "arena.1: maintenance window"]],
   ["world edits empty", [ServerOp.WorldEdits, "frontier.world/0/1/0/1", []]],
   [
     "world edits",
@@ -100,6 +111,20 @@ describe("codec round trips", () => {
     expect(Uint8Array.from(back[4])).toEqual(blob)
     // The decoded blob may be a view into a larger buffer: the readers honour byteOffset.
     expect(readSnapshotRecords(back[4])).toEqual(records)
+  })
+
+  it("encodes a Moved frame to the bytes documented in docs/PROTOCOL.md", () => {
+    expect(Buffer.from(encode([ServerOp.Moved, "a.1", null, "x"])).toString("hex")).toBe("946ea3612e31c0a178")
+  })
+
+  it("Moved is opcode 110 and 4006 is a close code the SDK does not reconnect after, yet not terminal", () => {
+    expect(ServerOp.Moved).toBe(110)
+    expect(CloseCode.InstanceTerminated).toBe(4006)
+    expect(terminalCloseCodes.has(CloseCode.InstanceTerminated)).toBe(false)
+    expect(noAutoReconnectCloseCodes.has(CloseCode.InstanceTerminated)).toBe(true)
+    for (const code of terminalCloseCodes) expect(noAutoReconnectCloseCodes.has(code)).toBe(true)
+    expect(noAutoReconnectCloseCodes.has(CloseCode.ServerShutdown)).toBe(false)
+    expect(new Set(Object.values(ServerOp)).size).toBe(Object.values(ServerOp).length)
   })
 
   it("encodes an Input frame to the bytes documented in docs/PROTOCOL.md", () => {

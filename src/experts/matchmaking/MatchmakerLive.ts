@@ -1,5 +1,5 @@
 import { Entity, type Sharding } from "@effect/cluster"
-import { Duration, Effect, Either } from "effect"
+import { Duration, Effect, Either, Schedule } from "effect"
 import { AppConfig } from "../../config/AppConfig.js"
 import type { MatchmakingModeConfig } from "../../config/TesseraConfig.js"
 import { ControlError } from "../../control/ControlError.js"
@@ -25,6 +25,8 @@ import { matchQueueKey, MatchmakerEntity, type TicketState } from "./MatchmakerE
 
 /** Every call to another entity is bounded: a group no runner hosts would otherwise retry forever. */
 const CALL_TIMEOUT = Duration.seconds(5)
+/** How often a queue with players reports its length to the scheduler (and at once when it changes). */
+const QUEUE_REPORT_MS = 2000
 
 /** The pure core's mode of a configured queue. */
 export const matchModeOf = (m: MatchmakingModeConfig): MatchMode => ({
@@ -56,9 +58,11 @@ interface Started {
  * entity (its state is only tickets, so nothing is lost).
  *
  * On a confirmed match it asks the scheduler for an empty instance (Spawn)
- * and routes every player there (Route; a player in no world yet is first
- * placed in the experience, then routed). Each routed player gets MatchReady
- * and lands in the instance on its next Join of the experience.
+ * and puts every player there (Assign for a player in no world, Route for
+ * one in another instance): a connected player is moved seamlessly (Moved +
+ * Joined, no Join needed), then gets MatchReady. While it has players queued
+ * or in a ready check it reports their number to the scheduler (ReportQueue,
+ * an input of the experience's autoscaling), and 0 once they are gone.
  *
  * Skill comes from the client's MatchQueue (no ratings are stored yet); every
  * member of a party gets the party's skill. Regions: Tessera places instances
@@ -115,21 +119,19 @@ export const MatchmakerLive = MatchmakerEntity.toLayer(
       e instanceof ControlError || e instanceof GameError || e instanceof Error ? e.message : String(e)
 
     /**
-     * Routes one player into `worldId`. A player in no instance yet (queued
-     * from outside any world) is first placed in the experience, which may
-     * put it straight into `worldId`.
+     * Puts one player into `worldId`: Assign for a player in no world (it may
+     * be there already: fine), Route for one placed in another instance of the
+     * experience (the scheduler says which, with a typed error). Either way
+     * its session moves a connected client there seamlessly.
      */
-    const routeOne = (playerId: string, worldId: string): Effect.Effect<void, string> =>
-      Effect.gen(function*() {
-        const first = yield* Effect.either(bounded("route", scheduler.Route({ playerId, worldId, actor: "scheduler" })))
-        if (Either.isRight(first)) return
-        const error = first.left
-        if (error instanceof ControlError && error.code === "conflict" && error.message.includes("is already in")) return
-        if (!(error instanceof ControlError && error.code === "not_found")) return yield* Effect.fail(messageOf(error))
-        const placed = yield* bounded("place", scheduler.Place({ experienceId, playerId })).pipe(Effect.mapError(messageOf))
-        if (placed.worldId === worldId) return
-        yield* bounded("route", scheduler.Route({ playerId, worldId, actor: "scheduler" })).pipe(Effect.mapError(messageOf))
-      })
+    const routeOne = (playerId: string, worldId: string, matchId: string): Effect.Effect<void, string> => {
+      const reason = `matched (${matchId}): moved to ${worldId}`
+      return bounded("assign", scheduler.Assign({ playerId, worldId, actor: "scheduler", reason })).pipe(
+        Effect.catchTag("PlayerInAnotherWorld", () => bounded("route", scheduler.Route({ playerId, worldId, actor: "scheduler", reason }))),
+        Effect.asVoid,
+        Effect.mapError(messageOf)
+      )
+    }
 
     /** Starts (or, for backfill, joins) the match's instance, routes the players and tells each one. */
     const allocate = (
@@ -151,7 +153,7 @@ export const MatchmakerLive = MatchmakerEntity.toLayer(
           world = spawned.right.worldId
         }
         const target = world
-        const outcomes = yield* Effect.forEach(players, (p) => Effect.either(routeOne(p, target)), { concurrency: 16 })
+        const outcomes = yield* Effect.forEach(players, (p) => Effect.either(routeOne(p, target, matchId)), { concurrency: 16 })
         outcomes.forEach((outcome, i) => {
           const player = players[i]!
           if (Either.isRight(outcome)) {
@@ -229,13 +231,57 @@ export const MatchmakerLive = MatchmakerEntity.toLayer(
       return open
     }).pipe(Effect.catchAll((error) => Effect.as(Effect.logWarning("backfill: could not list instances", error), [])))
 
+    /** Players waiting for a place: queued or in a ready check (an allocation in flight has them placed). */
+    const waiting = () => state.players.size
+    /** The count the scheduler last took, and when; one report in flight at a time (no reordering). */
+    let reported = 0
+    let reportedAt = 0
+    let reporting = false
+    const sendReport = (queued: number) =>
+      Effect.suspend(() => {
+        reporting = true
+        return bounded("report queue", scheduler.ReportQueue({ experienceId, queued, source: key })).pipe(
+          Effect.tap(() =>
+            Effect.sync(() => {
+              reported = queued
+              reportedAt = Date.now()
+            })
+          ),
+          Effect.ensuring(Effect.sync(() => void (reporting = false)))
+        )
+      })
+    /** Reports the queue when it changed, or every QUEUE_REPORT_MS while non-empty; in the background, never fails. */
+    const reportQueue = Effect.suspend(() => {
+      const queued = waiting()
+      if (reporting || (queued === reported && (queued === 0 || Date.now() - reportedAt < QUEUE_REPORT_MS))) return Effect.void
+      return sendReport(queued).pipe(
+        Effect.catchAll((error) => Effect.logDebug(`could not report the queue: ${messageOf(error)}`)),
+        Effect.forkIn(scope),
+        Effect.asVoid
+      )
+    })
+    /** The last word once the queue is empty: 0, after any report still in flight (retried: autoscaling would see a stale queue until its TTL). */
+    const reportEmpty = Effect.gen(function*() {
+      while (reporting) yield* Effect.sleep(Duration.millis(20))
+      if (reported === 0) return
+      yield* sendReport(0).pipe(
+        Effect.retry(Schedule.recurs(2)),
+        Effect.catchAll((error) => Effect.logWarning(`could not report the empty queue: ${messageOf(error)}`))
+      )
+    })
+    const idle = () => state.tickets.size === 0 && state.lobbies.size === 0 && inFlight === 0
+
     let ticking = false
     const tickLoop: Effect.Effect<void> = Effect.gen(function*() {
       while (true) {
         yield* Effect.sleep(Duration.millis(config.matchmaking.tickMs))
         const open = yield* openInstances
         yield* handle(tick(state, Date.now(), open))
-        if (state.tickets.size === 0 && state.lobbies.size === 0 && inFlight === 0) {
+        yield* reportQueue
+        if (idle()) {
+          yield* reportEmpty
+          // Still idle (no Enqueue while reporting: that one found this loop ticking and relies on it)?
+          if (!idle()) continue
           ticking = false
           return yield* setKeepAlive(false)
         }

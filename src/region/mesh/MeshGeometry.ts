@@ -137,7 +137,7 @@ export const boundsOf = (g: MeshGeometry, key: RegionKey): Box => {
 }
 
 /** Clamps v into [min, max]; NaN goes to min so a bad coordinate still lands somewhere. */
-const clampCoord = (v: number, min: number, max: number): number => (v >= min ? (v > max ? max : v) : min)
+export const clampCoord = (v: number, min: number, max: number): number => (v >= min ? (v > max ? max : v) : min)
 
 /** The point moved onto the world box if it lies outside (NaN coordinates go to the min face). */
 export const clampToWorld = (g: MeshGeometry, p: Vec3): Vec3 => {

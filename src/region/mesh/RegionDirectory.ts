@@ -4,9 +4,8 @@ import {
   boundsOf,
   cellsPerAxis,
   childrenOf,
-  clampToWorld,
+  clampCoord,
   compareKeys,
-  contains,
   expand,
   intersects,
   isValidKey,
@@ -82,6 +81,12 @@ export const partitionError = (g: MeshGeometry, keys: Iterable<RegionKey>): stri
   return undefined
 }
 
+/** Cells per axis a level may have for the packed numeric key (14 bits each, level above: < 2^47). */
+const AXIS_LIMIT = 16384
+
+const packKey = (level: number, x: number, y: number, z: number): number =>
+  ((level * AXIS_LIMIT + x) * AXIS_LIMIT + y) * AXIS_LIMIT + z
+
 /**
  * Which region is authoritative for a point: the current partition of one
  * open world into leaf regions. Mutated only by split and merge; every change
@@ -96,6 +101,12 @@ export class RegionDirectory {
   private readonly sizes: ReadonlyArray<number>
   private readonly counts: ReadonlyArray<{ readonly x: number; readonly y: number; readonly z: number }>
   private readonly byKey = new Map<string, Leaf>()
+  /** The same leaves by packed numeric key and by region id: the per-entity lookups allocate nothing. */
+  private readonly byNum = new Map<number, Leaf>()
+  private readonly byId = new Map<string, Leaf>()
+  /** Scratch for the per-entity queries (single-threaded; never retained past a call). */
+  private readonly scratchQ = { x: 0, y: 0, z: 0 }
+  private readonly scratchLeaves: Array<Leaf> = []
   private sorted: ReadonlyArray<Leaf> | undefined
   private currentVersion: number
 
@@ -120,6 +131,11 @@ export class RegionDirectory {
     }
     this.sizes = sizes
     this.counts = counts
+    for (const n of counts) {
+      if (n.x > AXIS_LIMIT || n.y > AXIS_LIMIT || n.z > AXIS_LIMIT) {
+        throw new Error(`world ${worldId}: more than ${AXIS_LIMIT} cells per axis at the smallest region size`)
+      }
+    }
     const keys = leaves === undefined ? rootKeys(geometry) : [...leaves]
     const err = partitionError(geometry, keys)
     if (err !== undefined) throw new Error(`world ${worldId}: leaves are not a partition of the world: ${err}`)
@@ -162,11 +178,11 @@ export class RegionDirectory {
 
   /** The leaf containing p (clamped into the world): one Set probe per level. */
   locate(p: Vec3): RegionKey {
-    return this.locateLeaf(clampToWorld(this.geometry, p)).key
+    return this.locateLeaf(this.clampInto(p, this.scratchQ)).key
   }
 
   locateId(p: Vec3): string {
-    return this.locateLeaf(clampToWorld(this.geometry, p)).id
+    return this.locateLeaf(this.clampInto(p, this.scratchQ)).id
   }
 
   /** Leaf and larger than the minimum size. */
@@ -178,7 +194,7 @@ export class RegionDirectory {
   split(key: RegionKey): ReadonlyArray<RegionKey> {
     const blocker = this.splitBlocker(key)
     if (blocker !== undefined) throw new Error(`cannot split region ${this.idOf(key)}: ${blocker}`)
-    this.byKey.delete(keyString(key))
+    this.remove(key)
     const children = childrenOf(key)
     for (const child of children) this.add(child)
     this.changed()
@@ -195,7 +211,7 @@ export class RegionDirectory {
     const blocker = this.mergeBlocker(parent)
     if (blocker !== undefined) throw new Error(`cannot merge into region ${this.idOf(parent)}: ${blocker}`)
     const children = childrenOf(parent)
-    for (const child of children) this.byKey.delete(keyString(child))
+    for (const child of children) this.remove(child)
     this.add(parent)
     this.changed()
     return children
@@ -220,9 +236,25 @@ export class RegionDirectory {
    * such leaf holds one of them, because overlap < minSize/2.
    */
   ghostTargets(p: Vec3, owner: RegionKey): ReadonlyArray<RegionKey> {
-    const q = clampToWorld(this.geometry, p)
+    const found = this.collectGhostLeaves(p, this.byKey.get(keyString(owner)))
+    return found.map((leaf) => leaf.key).sort(compareKeys)
+  }
+
+  /**
+   * `ghostTargets` for the tick's hot path: the region ids, in no particular
+   * order, written into `out` (cleared first); the owner is given by its id.
+   */
+  ghostTargetIds(p: Vec3, ownerId: string, out: Array<string>): void {
+    out.length = 0
+    for (const leaf of this.collectGhostLeaves(p, this.byId.get(ownerId))) out.push(leaf.id)
+  }
+
+  /** The leaves of ghostTargets, in the reused scratch array (valid until the next call). */
+  private collectGhostLeaves(p: Vec3, ownerLeaf: Leaf | undefined): ReadonlyArray<Leaf> {
+    const found = this.scratchLeaves
+    found.length = 0
+    const q = this.clampInto(p, this.scratchQ)
     const o = this.geometry.overlap
-    const ownerLeaf = this.byKey.get(keyString(owner))
     if (ownerLeaf !== undefined) {
       const b = ownerLeaf.box
       // Deep inside its own region (the common case): nothing to replicate.
@@ -230,22 +262,25 @@ export class RegionDirectory {
         q.x - o >= b.minX && q.x + o < b.maxX &&
         q.y - o >= b.minY && q.y + o < b.maxY &&
         q.z - o >= b.minZ && q.z + o < b.maxZ
-      ) return []
+      ) return found
     }
-    const found = new Map<string, Leaf>()
-    for (const cx of [q.x - o, q.x + o]) {
-      for (const cy of [q.y - o, q.y + o]) {
-        for (const cz of [q.z - o, q.z + o]) {
-          const leaf = this.locateLeaf(clampToWorld(this.geometry, { x: cx, y: cy, z: cz }))
-          if (leaf !== ownerLeaf && !found.has(leaf.id)) found.set(leaf.id, leaf)
-        }
-      }
+    const w = this.world
+    const corner = { x: 0, y: 0, z: 0 }
+    for (let i = 0; i < 8; i++) {
+      corner.x = clampCoord((i & 1) === 0 ? q.x - o : q.x + o, w.minX, w.maxX)
+      corner.y = clampCoord((i & 2) === 0 ? q.y - o : q.y + o, w.minY, w.maxY)
+      corner.z = clampCoord((i & 4) === 0 ? q.z - o : q.z + o, w.minZ, w.maxZ)
+      const leaf = this.locateLeaf(corner)
+      if (leaf === ownerLeaf || found.includes(leaf)) continue
+      // Only leaves whose box grown by the overlap holds p (half-open, like `contains`).
+      const b = leaf.box
+      if (
+        q.x >= b.minX - o && q.x < b.maxX + o &&
+        q.y >= b.minY - o && q.y < b.maxY + o &&
+        q.z >= b.minZ - o && q.z < b.maxZ + o
+      ) found.push(leaf)
     }
-    const out: Array<RegionKey> = []
-    for (const leaf of found.values()) {
-      if (contains(expand(leaf.box, o), q)) out.push(leaf.key)
-    }
-    return out.sort(compareKeys)
+    return found
   }
 
   /**
@@ -257,8 +292,21 @@ export class RegionDirectory {
    * containing p.
    */
   handoffTarget(p: Vec3, owner: RegionKey): RegionKey | undefined {
-    const q = clampToWorld(this.geometry, p)
-    const ownerLeaf = this.byKey.get(keyString(owner))
+    return this.handoffLeaf(p, this.byKey.get(keyString(owner)))?.key
+  }
+
+  /** `handoffTarget` for the tick's hot path: the target region's id, the owner given by its id. */
+  handoffTargetId(p: Vec3, ownerId: string): string | undefined {
+    return this.handoffLeaf(p, this.byId.get(ownerId))?.id
+  }
+
+  /** Whether a region id names a current leaf (no parsing, no allocation). */
+  hasLeafId(regionId: string): boolean {
+    return this.byId.has(regionId)
+  }
+
+  private handoffLeaf(p: Vec3, ownerLeaf: Leaf | undefined): Leaf | undefined {
+    const q = this.clampInto(p, this.scratchQ)
     if (ownerLeaf !== undefined) {
       const b = ownerLeaf.box
       const h = this.geometry.hysteresis
@@ -269,7 +317,7 @@ export class RegionDirectory {
       ) return undefined
     }
     const target = this.locateLeaf(q)
-    return target === ownerLeaf ? undefined : target.key
+    return target === ownerLeaf ? undefined : target
   }
 
   toJSON(): { worldId: string; version: number; leaves: Array<string> } {
@@ -320,7 +368,27 @@ export class RegionDirectory {
 
   private add(key: RegionKey): void {
     const k: RegionKey = { level: key.level, x: key.x, y: key.y, z: key.z }
-    this.byKey.set(keyString(k), { key: k, box: boundsOf(this.geometry, k), id: regionIdOf(this.worldId, k) })
+    const leaf: Leaf = { key: k, box: boundsOf(this.geometry, k), id: regionIdOf(this.worldId, k) }
+    this.byKey.set(keyString(k), leaf)
+    this.byNum.set(packKey(k.level, k.x, k.y, k.z), leaf)
+    this.byId.set(leaf.id, leaf)
+  }
+
+  private remove(key: RegionKey): void {
+    const leaf = this.byKey.get(keyString(key))
+    if (leaf === undefined) return
+    this.byKey.delete(keyString(key))
+    this.byNum.delete(packKey(key.level, key.x, key.y, key.z))
+    this.byId.delete(leaf.id)
+  }
+
+  /** p clamped into the world, written into `out` (no allocation). */
+  private clampInto(p: Vec3, out: { x: number; y: number; z: number }): Vec3 {
+    const w = this.world
+    out.x = clampCoord(p.x, w.minX, w.maxX)
+    out.y = clampCoord(p.y, w.minY, w.maxY)
+    out.z = clampCoord(p.z, w.minZ, w.maxZ)
+    return out
   }
 
   private changed(): void {
@@ -342,7 +410,7 @@ export class RegionDirectory {
       const x = axisIndex(q.x, w.minX, s, n.x)
       const y = axisIndex(q.y, w.minY, s, n.y)
       const z = axisIndex(q.z, w.minZ, s, n.z)
-      const leaf = this.byKey.get(`${l}/${x}/${y}/${z}`)
+      const leaf = this.byNum.get(packKey(l, x, y, z))
       if (leaf !== undefined) return leaf
     }
     // Unreachable while the partition invariant holds (checked on construction, kept by split/merge).
