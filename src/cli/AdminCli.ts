@@ -134,7 +134,7 @@ const drain = Command.make(
   "drain",
   { ...common, runner: Args.text({ name: "RUNNER" }) },
   (o) => call(o, "POST", `/v1/admin/runners/${seg(o.runner)}/drain`)
-).pipe(Command.withDescription("mark the runner RUNNER (host:port) draining"))
+).pipe(Command.withDescription("drain the runner RUNNER (host:port, see tessera_runner_info): it hands its shards over and exits as on SIGTERM"))
 
 /** Streams the SSE body: one envelope (the `data` of each frame) per line on stdout. */
 const stream = (target: Target, since: number | undefined) =>

@@ -3,9 +3,9 @@ import {
   RunnerAddress,
   RunnerHealth,
   Runners,
-  type Sharding,
+  type RunnerStorage,
+  Sharding,
   ShardingConfig,
-  SingleRunner,
   SocketRunner,
   SqlMessageStorage,
   SqlRunnerStorage
@@ -77,20 +77,35 @@ const layerSocketServer = (config: TesseraConfig["cluster"]): Layer.Layer<Socket
  * message storage (one node). `socket`: a runner that serves and dials other
  * runners over TCP, with runner and message storage in the shared database
  * (whose tables it creates under the BootLock).
+ *
+ * Both also expose their RunnerStorage: the scheduler reads the registered
+ * runners from it (a drain of an address no runner has is refused).
+ * `single` is `SingleRunner.layer({ runnerStorage: "sql" })` with the
+ * runner storage merged into the output.
  */
 export const layer = (
   config: TesseraConfig,
   roles: ReadonlySet<Role>
-): Layer.Layer<Sharding.Sharding | Runners.Runners | MessageStorage.MessageStorage, ConfigError | unknown, SqlClient.SqlClient> => {
+): Layer.Layer<
+  Sharding.Sharding | Runners.Runners | MessageStorage.MessageStorage | RunnerStorage.RunnerStorage,
+  ConfigError | unknown,
+  SqlClient.SqlClient
+> => {
   const shardingConfig = shardingConfigOf(config, roles)
   if (config.cluster.transport === "single") {
-    return SingleRunner.layer({ runnerStorage: "sql", shardingConfig })
+    return Sharding.layer.pipe(
+      Layer.provideMerge(Runners.layerNoop),
+      Layer.provideMerge(SqlMessageStorage.layer),
+      Layer.provideMerge(Layer.orDie(SqlRunnerStorage.layer)),
+      Layer.provide(RunnerHealth.layerNoop),
+      Layer.provide(ShardingConfig.layerFromEnv(shardingConfig))
+    )
   }
   return SocketRunner.layer.pipe(
     Layer.provide([layerSocketServer(config.cluster), layerClientProtocol]),
     Layer.provide(RunnerHealth.layerPing.pipe(Layer.provide(Runners.layerRpc), Layer.provide(layerClientProtocol))),
     Layer.provideMerge(Layer.orDie(SqlMessageStorage.layer)),
-    Layer.provide(Layer.orDie(SqlRunnerStorage.layer)),
+    Layer.provideMerge(Layer.orDie(SqlRunnerStorage.layer)),
     Layer.provide(ShardingConfig.layer(shardingConfig)),
     Layer.provide(RpcSerialization.layerMsgPack)
   )

@@ -32,6 +32,7 @@ import * as TransferLog from "../storage/TransferLog.js"
 import * as WorldDeltaRepository from "../storage/WorldDeltaRepository.js"
 import { MeshDirectories } from "../region/MeshDirectories.js"
 import { Readiness } from "./Readiness.js"
+import * as RunnerDrainWatcher from "./RunnerDrainWatcher.js"
 import type { Role } from "./Roles.js"
 import * as RunnerLayer from "./RunnerLayer.js"
 import * as StorageWait from "./StorageWait.js"
@@ -105,11 +106,16 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
   // Every runner listens for /health, /ready and /metrics; only gateways serve clients.
   const withGateway = Gateway.layer({ clients: roles.has("gateway") }).pipe(Layer.provideMerge(entities))
 
+  // Every runner watches for an admin's drain of its own address (the cluster's runner id, host:port)
+  // and then shuts down as on SIGTERM (see RunnerDrainWatcher).
+  const runnerAddress = `${config.cluster.runnerHost}:${config.cluster.runnerPort}`
+  const withDrainWatcher = RunnerDrainWatcher.layer(runnerAddress).pipe(Layer.provideMerge(withGateway))
+
   // Ready once everything above is built; the next runner may boot.
   return Layer.effectDiscard(
     Effect.gen(function*() {
       yield* (yield* BootLock).release
       ;(yield* Readiness).markClusterReady(true)
     })
-  ).pipe(Layer.provideMerge(withGateway))
+  ).pipe(Layer.provideMerge(withDrainWatcher))
 }

@@ -22,7 +22,8 @@ import { readJson } from "./HttpApi.js"
  *   DELETE /v1/admin/servers/:worldId[?reason=&move=auto|none|WORLD]  terminate an instance
  *   GET    /v1/admin/servers/:worldId/sessions           the players in an instance
  *   POST   /v1/admin/route              {"playerId","worldId"}  move a player to an instance
- *   POST   /v1/admin/runners/:runner/drain               mark a runner draining (advisory)
+ *   POST   /v1/admin/runners/:runner/drain[?reason=]     drain a runner (host:port): it hands its shards
+ *                                                         over and exits as on SIGTERM (404: not registered)
  *   GET    /v1/admin/events[?history=1][&since=SEQ]      live SSE stream (Last-Event-ID), or JSON history
  *   GET    /v1/admin/audit[?limit=N][&before=ID]         the audit log, newest first
  *
@@ -280,12 +281,16 @@ export const installAdminApi = (
 
     app.post("/v1/admin/runners/:runner/drain", (res, req) => {
       const runner = param(req, 0)
+      const reason = query(req, "reason")
       const state = begin(res, req)
       if (state === undefined) return
       // A POST body is not used here, but uWS wants it read.
       res.onData(() => {})
       if (runner === undefined || runner === "") return badRequest(res, "runner is required: /v1/admin/runners/<host:port>/drain")
-      answer(res, state, scheduler.DrainRunner({ runner, actor }))
+      if (reason !== undefined && (reason.length > MAX_REASON_LENGTH || /[\u0000-\u001f]/.test(reason))) {
+        return badRequest(res, `reason must be at most ${MAX_REASON_LENGTH} characters, without control characters`)
+      }
+      answer(res, state, scheduler.DrainRunner(reason === undefined ? { runner, actor } : { runner, actor, reason }))
     })
 
     // ---- events and audit ------------------------------------------------------------------------

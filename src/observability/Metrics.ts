@@ -494,6 +494,17 @@ export const dependencyUp = registry.gaugeVec(
   ["storage", "redis"] as const
 )
 
+/**
+ * 1, labelled with this process's cluster runner address (`host:port`, as the cluster registers it
+ * and as `POST /v1/admin/runners/<address>/drain` takes it). One series per process.
+ */
+export const runnerInfo = registry.gaugeByLabel(
+  "tessera_runner_info",
+  "Always 1; the address label is this process's cluster runner address (host:port), the one a drain names.",
+  "address",
+  { maxSeries: 4 }
+)
+
 // ---------------------------------------------------------------------------
 // Cardinality
 

@@ -30,8 +30,13 @@ export const RegionInfo = Schema.Struct({
 })
 export type RegionInfo = typeof RegionInfo.Type
 
-/** A runner an admin asked to drain (see DrainRunner). */
-export const DrainingRunner = Schema.Struct({ runner: Schema.String, since: Schema.Number, by: Schema.String })
+/** A runner an admin asked to drain and that has not left yet (see DrainRunner). */
+export const DrainingRunner = Schema.Struct({
+  runner: Schema.String,
+  since: Schema.Number,
+  by: Schema.String,
+  reason: Schema.optional(Schema.String)
+})
 export type DrainingRunner = typeof DrainingRunner.Type
 
 /** Where a terminated instance's player went (`toWorld` null: it was told and left no world). */
@@ -180,12 +185,17 @@ export const SchedulerEntity = Entity.make("Scheduler", [
     error: ControlError
   }),
   /**
-   * Records that a runner is draining (and publishes RunnerDraining). Advisory:
-   * @effect/cluster places entities on runners by its own hash ring, which the
-   * scheduler cannot steer; the runner itself drains on SIGTERM.
+   * Drains a registered runner (`host:port`, as the cluster registers it; an
+   * unknown address is refused with not_found). @effect/cluster 0.60 cannot
+   * exclude a live runner from its hash ring, so the scheduler writes
+   * `runner.drain.<runner>` to the shared scheduler_state and publishes
+   * RunnerDraining; the runner's RunnerDrainWatcher sees the key within about
+   * a second, deletes it and shuts down as on SIGTERM (its shards move to the
+   * other runners). Asking again while the drain is pending answers the same
+   * record.
    */
   Rpc.make("DrainRunner", {
-    payload: { runner: Schema.String, actor: Actor },
+    payload: { runner: Schema.String, actor: Actor, reason: Schema.optional(Schema.String) },
     success: DrainingRunner,
     error: ControlError
   }),

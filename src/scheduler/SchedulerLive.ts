@@ -1,4 +1,5 @@
-import { type Sharding, Singleton } from "@effect/cluster"
+import { RunnerStorage, type Sharding, Singleton } from "@effect/cluster"
+import { type RunnerDrainRequest, runnerDrainKey } from "../cluster/RunnerDrainWatcher.js"
 import { FetchHttpClient } from "@effect/platform"
 import { Duration, Effect, Layer, Option, Schedule } from "effect"
 import { AppConfig } from "../config/AppConfig.js"
@@ -168,8 +169,15 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
       Effect.delay(Duration.millis(config.scheduler.stateSaveIntervalMs)),
       Effect.forkScoped
     )
-    /** Runners an admin asked to drain (advisory; see DrainRunner). */
+    /** Runners an admin asked to drain, until they take their drain key (see DrainRunner, RunnerDrainWatcher). */
     const draining = new Map<string, DrainingRunner>()
+    const runnerStorage = yield* RunnerStorage.RunnerStorage
+    /** Whether the drain key of `runner` is still there (not yet taken by the runner); true when unsure. */
+    const drainPending = (runner: string) =>
+      stateRepository.get(runnerDrainKey(runner)).pipe(
+        Effect.map(Option.isSome),
+        Effect.catchAll(() => Effect.succeed(true))
+      )
     const publish = (actor: Actor, event: ControlEvent) => Effect.asVoid(events.publish(actor, event))
     const rosters = new Map<string, OpenWorldRoster>()
     const openExperiences = config.experiences.filter((e) => e.world === "open")
@@ -765,6 +773,10 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
               regionInfos.push({ worldId, experienceId: experience.id, regionId, players })
             }
           }
+          // Drains the runner has carried out (it took its key) are no longer listed.
+          for (const runner of [...draining.keys()]) {
+            if (!(yield* drainPending(runner))) draining.delete(runner)
+          }
           return { instances, regions: regionInfos, drainingRunners: [...draining.values()] }
         }),
       ListSessions: ({ payload }) =>
@@ -785,11 +797,35 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           if (!RUNNER_PATTERN.test(payload.runner)) {
             return yield* refuse("bad_request", "runner must be a runner address such as 10.0.0.5:34431 (1..256 of A-Z a-z 0-9 _ . : [ ] -)")
           }
+          const unavailable = (what: string) => (error: unknown) =>
+            Effect.zipRight(
+              Effect.logWarning(`drain of ${payload.runner}: ${what}`, error),
+              refuse("unavailable", `${what}; nothing was drained, try again`)
+            )
+          // The cluster's registered runners (one read of its runner table).
+          const registered = yield* runnerStorage.getRunners.pipe(
+            Effect.timeout(CALL_TIMEOUT),
+            Effect.catchAllCause(unavailable("the cluster's runner list could not be read"))
+          )
+          const addresses = registered.map(([r]) => `${r.address.host}:${r.address.port}`).sort()
+          if (!addresses.includes(payload.runner)) {
+            return yield* refuse(
+              "not_found",
+              `no runner "${payload.runner}" is registered in the cluster (registered: ${addresses.join(", ") || "none"})`
+            )
+          }
+          // Pending (its key not yet taken by the runner): the same drain. Gone: that drain was carried out
+          // and the runner is back (restarted); this is a new one.
           const known = draining.get(payload.runner)
-          if (known !== undefined) return known
-          const record: DrainingRunner = { runner: payload.runner, since: Date.now(), by: payload.actor }
+          if (known !== undefined && (yield* drainPending(payload.runner))) return known
+          const reason = payload.reason ?? "drained by an admin"
+          const record: DrainingRunner = { runner: payload.runner, since: Date.now(), by: payload.actor, reason }
+          const request: RunnerDrainRequest = { by: payload.actor, at: record.since, reason }
+          yield* stateRepository.put(runnerDrainKey(payload.runner), JSON.stringify(request)).pipe(
+            Effect.catchAllCause(unavailable("the drain request could not be stored"))
+          )
           draining.set(payload.runner, record)
-          yield* Effect.logInfo("runner marked draining").pipe(Effect.annotateLogs({ runner: payload.runner, actor: payload.actor }))
+          yield* Effect.logInfo("runner asked to drain").pipe(Effect.annotateLogs({ runner: payload.runner, actor: payload.actor, reason }))
           yield* publish(payload.actor, { _tag: "RunnerDraining", runner: payload.runner, by: payload.actor })
           return record
         }),

@@ -27,6 +27,8 @@ export class SchedulerStateRepository extends Context.Tag("tessera/storage/Sched
      * stamped with the current time, in one statement.
      */
     readonly put: (key: string, value: string) => Effect.Effect<void, StorageError>
+    /** Removes `key`; true when it was there (so of several deleters exactly one sees true). */
+    readonly remove: (key: string) => Effect.Effect<boolean, StorageError>
   }
 >() {}
 
@@ -56,7 +58,13 @@ const make = Effect.gen(function*() {
       `
     }).pipe(Effect.mapError(StorageError.fromSqlError("schedulerState.put")))
 
-  return SchedulerStateRepository.of({ get, put })
+  const remove = (key: string) =>
+    sql<{ readonly key: string }>`DELETE FROM scheduler_state WHERE key = ${key} RETURNING key`.pipe(
+      Effect.map((rows) => rows.length > 0),
+      Effect.mapError(StorageError.fromSqlError("schedulerState.remove"))
+    )
+
+  return SchedulerStateRepository.of({ get, put, remove })
 })
 
 /** The SQL implementation (SQLite or PostgreSQL, the same SQL). */

@@ -318,17 +318,24 @@ describe("Control API operations", () => {
     expect(again.worldId).toMatch(/^arena\./)
   })
 
-  it("drain: the runner is listed as draining", async () => {
-    const res = await admin("POST", "/v1/admin/runners/127.0.0.1:34431/drain")
-    expect(res.status).toBe(200)
-    expect(res.json).toMatchObject({ runner: "127.0.0.1:34431", by: expect.stringMatching(/^admin:/) })
+  it("drain: an address no runner has registered is refused with 404, and nothing is recorded", async () => {
+    // (This server's own runner, 127.0.0.1:34431, would really drain: exit. runnerDrain.test.ts does that.)
+    const res = await admin("POST", "/v1/admin/runners/10.9.9.9:34431/drain")
+    expect(res.status).toBe(404)
+    expect(res.json.error.code).toBe("not_found")
+    expect(res.json.error.message).toContain("no runner \"10.9.9.9:34431\" is registered")
+    expect(res.json.error.message).toContain("127.0.0.1:34431")
+    const bad = await admin("POST", "/v1/admin/runners/not%20an%20address/drain")
+    expect(bad.status).toBe(400)
     const list = await admin("GET", "/v1/admin/servers")
-    expect(list.json.drainingRunners.map((r: { runner: string }) => r.runner)).toEqual(["127.0.0.1:34431"])
+    expect(list.json.drainingRunners).toEqual([])
   })
 
   it("the event stream delivered spawn, route and terminate events in order, with the admin actor", async () => {
     const stream = events!
-    await waitFor("the RunnerDraining event", () => stream.envelopes.some((e) => e.event._tag === "RunnerDraining"))
+    await waitFor("the last ServerTerminated event", () =>
+      stream.envelopes.filter((e) => e.event._tag === "ServerTerminated" && e.actor.startsWith("admin:")).length === 2
+    )
     const seqs = stream.envelopes.map((e) => e.seq)
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b))
     expect(stream.ids).toEqual(seqs.map(String))
@@ -340,18 +347,19 @@ describe("Control API operations", () => {
       "PlayerRouted",
       "PlayerRouted",
       "ServerTerminated",
-      "ServerTerminated",
-      "RunnerDraining"
+      "ServerTerminated"
     ])
     const routed = stream.envelopes.find((e) => e.event._tag === "PlayerRouted" && e.actor.startsWith("admin:"))!
     expect(routed.event).toMatchObject({ playerId: player.playerId, by: routed.actor })
 
     // Resuming with Last-Event-ID replays what came after that id.
+    // (Events may still arrive, e.g. the scheduler's own after the terminations: compare what was there.)
     const middle = stream.envelopes[2]!
+    const after = stream.envelopes.slice(3).map((e) => e.seq)
     const resumed = await openEvents({ "last-event-id": String(middle.seq) })
-    await waitFor("the replay", () => resumed.envelopes.length >= stream.envelopes.length - 3)
+    await waitFor("the replay", () => resumed.envelopes.length >= after.length)
     resumed.close()
-    expect(resumed.envelopes.map((e) => e.seq)).toEqual(stream.envelopes.slice(3).map((e) => e.seq))
+    expect(resumed.envelopes.map((e) => e.seq).slice(0, after.length)).toEqual(after)
 
     const history = await admin("GET", "/v1/admin/events?history=1")
     expect(history.status).toBe(200)
@@ -374,8 +382,7 @@ describe("Control API operations", () => {
       "PlayerRouted",
       "PlayerRouted",
       "ServerTerminated",
-      "ServerTerminated",
-      "RunnerDraining"
+      "ServerTerminated"
     ])
     const terminated = byAdmin.find((e) => e.action === "ServerTerminated")!
     expect(terminated.detail.reason).toBe("maintenance window")
@@ -408,7 +415,7 @@ describe("tessera admin (CLI)", () => {
     expect(run.code).toBe(0)
     const value = JSON.parse(run.stdout)
     expect(Array.isArray(value.instances)).toBe(true)
-    expect(value.drainingRunners[0].runner).toBe("127.0.0.1:34431")
+    expect(value.drainingRunners).toEqual([])
   })
 
   it("spawn, sessions and terminate work from the CLI", async () => {

@@ -108,6 +108,19 @@ export class ServerProcess {
     return metricValue(text, name)
   }
 
+  /** Waits for the process to exit by itself (rejects after `timeoutMs`). */
+  async waitExit(timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`server did not exit within ${timeoutMs} ms:\n${this.output}`)), timeoutMs)
+    })
+    try {
+      return await Promise.race([this.exited, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
   /** Sends a signal and waits for the exit. */
   async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 20_000) {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited

@@ -150,6 +150,20 @@ describe.each(backends)("$name", (backend) => {
         expect(values).toContain(stored.value)
       }).pipe(Effect.provide(repositories(backend.fresh()())), quiet))
 
+    it.live("remove deletes a key and says whether it was there; of concurrent removes exactly one sees it", () =>
+      Effect.gen(function*() {
+        const repo = yield* SchedulerStateRepository.SchedulerStateRepository
+        expect(yield* repo.remove("runner.drain.127.0.0.1:1")).toBe(false)
+        yield* repo.put("runner.drain.127.0.0.1:1", "{}")
+        yield* repo.put("keep", "1")
+        expect(yield* repo.remove("runner.drain.127.0.0.1:1")).toBe(true)
+        expect(yield* repo.get("runner.drain.127.0.0.1:1")).toEqual(Option.none())
+        expect(Option.isSome(yield* repo.get("keep"))).toBe(true)
+        yield* repo.put("once", "{}")
+        const removed = yield* Effect.all(Array.from({ length: 5 }, () => repo.remove("once")), { concurrency: "unbounded" })
+        expect(removed.filter(Boolean)).toHaveLength(1)
+      }).pipe(Effect.provide(repositories(backend.fresh()())), quiet))
+
     it.live("state survives reopening the database (failover to another runner)", () =>
       Effect.gen(function*() {
         const database = backend.fresh()
