@@ -120,7 +120,13 @@ export const RegionLive = RegionEntity.toLayer(
           worldEdits?.sendStateTo(entity.playerId)
           // The session follows too (resume, leave and lease expiry address this region from now on).
           Runtime.runFork(effectRuntime)(
-            sessions(entity.playerId).Relocated({ worldId, fromRegion: from, regionId, entityId: entity.id }).pipe(
+            sessions(entity.playerId).Relocated({
+              worldId,
+              fromRegion: from,
+              regionId,
+              entityId: entity.id,
+              epoch: runtime.mesh?.epochOf(entity.id) ?? 0
+            }).pipe(
               Effect.timeout(Duration.seconds(10)),
               Effect.catchAllCause((cause) => Effect.logDebug("could not tell the session of a relocation", cause)),
               Effect.forkIn(scope)

@@ -81,6 +81,13 @@ export const SessionEntity = Entity.make("Session", [
    * so a resume, a leave or a lease expiry addresses the region that has it.
    */
   Rpc.make("Relocated", {
-    payload: { worldId: Schema.String, fromRegion: Schema.String, regionId: Schema.String, entityId: Schema.Number }
+    payload: {
+      worldId: Schema.String,
+      fromRegion: Schema.String,
+      regionId: Schema.String,
+      entityId: Schema.Number,
+      /** The entity's authority epoch in `regionId` (one more per handoff): orders relocations that race. */
+      epoch: Schema.Number
+    }
   })
 ]).annotate(ClusterSchema.ShardGroup, () => Role.Session)

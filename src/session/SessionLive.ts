@@ -67,12 +67,16 @@ export const leaseExpiryApplies = (
  * stale message about an earlier stay.
  */
 export const relocationApplies = (
-  current: { readonly location: Location | null; readonly entityId: number | null },
-  moved: { readonly worldId: string; readonly fromRegion: string; readonly entityId: number }
+  current: { readonly location: Location | null; readonly entityId: number | null; readonly epoch: number },
+  moved: { readonly worldId: string; readonly fromRegion: string; readonly entityId: number; readonly epoch: number }
 ): boolean =>
   current.location !== null &&
   current.location.worldId === moved.worldId &&
-  (current.entityId === moved.entityId || (current.entityId === null && current.location.regionId === moved.fromRegion))
+  (current.entityId === moved.entityId || (current.entityId === null && current.location.regionId === moved.fromRegion)) &&
+  // Relocations come from different regions (maybe different runners), so they can arrive out of order:
+  // the entity's authority epoch orders them. One from where the session thinks the player is always applies
+  // (after a rejoin the entity's epochs start again).
+  (moved.epoch > current.epoch || current.location.regionId === moved.fromRegion)
 
 /**
  * Session entity handlers. While the player is connected the session gets no
@@ -111,6 +115,8 @@ export const SessionLive = Effect.gen(function*() {
       let location: Location | null = saved?.location ?? null
       /** The player's entity in `location.regionId`, when known (the gateway's copy does not carry it). */
       let entityId: number | null = saved?.entityId ?? null
+      /** The authority epoch of the last relocation applied (open worlds; in memory: a reload accepts the next one). */
+      let relocationEpoch = 0
       let expiry: Fiber.RuntimeFiber<void, never> | undefined
 
       /** Saves the state when it differs from what was last saved; never waits, never fails. */
@@ -290,9 +296,12 @@ export const SessionLive = Effect.gen(function*() {
           }).pipe(Effect.annotateLogs({ playerId, worldId: payload.fromWorld ?? payload.to?.worldId ?? "" })),
         Relocated: ({ payload }) =>
           Effect.suspend(() => {
-            if (!relocationApplies({ location, entityId }, payload) || location === null) return Effect.void
+            if (!relocationApplies({ location, entityId, epoch: relocationEpoch }, payload) || location === null) {
+              return Effect.void
+            }
             location = { ...location, regionId: payload.regionId }
             entityId = payload.entityId
+            relocationEpoch = payload.epoch
             return persist
           })
       })

@@ -82,7 +82,11 @@ export class PlayerRepository extends Context.Tag("tessera/storage/PlayerReposit
     readonly get: (playerId: string) => Effect.Effect<Option.Option<PlayerRecord>, StorageError>
     /**
      * Writes the whole batch in ONE transaction: either every row lands or
-     * none does. Rows for unknown player ids are ignored.
+     * none does. Rows for unknown player ids are ignored, and so is a row
+     * older (`at`) than what is stored: two regions on different runners
+     * (a handoff's source and destination) flush independently, and the
+     * destination's newer row must not be overwritten by a late flush of the
+     * source's (which would make a restarted source restore the player too).
      */
     readonly saveStates: (states: ReadonlyArray<PlayerStateRow>) => Effect.Effect<void, StorageError>
     /** The players last stored as members of this world's region (entity id set). */
@@ -163,7 +167,7 @@ const make = Effect.gen(function*() {
         region_entity_id = ${s.entityId},
         last_input_seq = ${s.lastSeq},
         last_seen_at = ${s.at}
-      WHERE id = ${s.playerId}
+      WHERE id = ${s.playerId} AND (last_seen_at IS NULL OR last_seen_at <= ${s.at})
     `
 
   const saveStates = (states: ReadonlyArray<PlayerStateRow>) =>

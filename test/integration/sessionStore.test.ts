@@ -116,14 +116,19 @@ describe("leaseExpiryApplies", () => {
 
 describe("relocationApplies", () => {
   const world = { experienceId: "frontier", worldId: "frontier.world", regionId: "frontier.world/0/0/0/0" }
-  const moved = { worldId: "frontier.world", fromRegion: "frontier.world/0/0/0/0", entityId: 41 }
+  const elsewhere = { ...world, regionId: "frontier.world/0/1/0/1" }
+  const moved = { worldId: "frontier.world", fromRegion: "frontier.world/0/0/0/0", entityId: 41, epoch: 3 }
   it.each([
-    ["the session knows the entity", { location: world, entityId: 41 }, true],
-    ["entity unknown, the session points at the region it left", { location: world, entityId: null }, true],
-    ["entity unknown, the session points elsewhere", { location: { ...world, regionId: "frontier.world/0/1/0/1" }, entityId: null }, false],
-    ["another entity of the player (it rejoined)", { location: world, entityId: 42 }, false],
-    ["another world", { location: { ...world, worldId: "frontier.2", regionId: "frontier.2" }, entityId: 41 }, false],
-    ["no place", { location: null, entityId: null }, false]
+    ["the session knows the entity", { location: world, entityId: 41, epoch: 0 }, true],
+    ["entity unknown, the session points at the region it left", { location: world, entityId: null, epoch: 0 }, true],
+    ["entity unknown, the session points elsewhere", { location: elsewhere, entityId: null, epoch: 0 }, false],
+    ["another entity of the player (it rejoined)", { location: world, entityId: 42, epoch: 0 }, false],
+    ["another world", { location: { ...world, worldId: "frontier.2", regionId: "frontier.2" }, entityId: 41, epoch: 0 }, false],
+    ["no place", { location: null, entityId: null, epoch: 0 }, false],
+    // Two handoffs in a row report from two regions: the later one may arrive first.
+    ["a newer relocation already applied (this one is late)", { location: elsewhere, entityId: 41, epoch: 4 }, false],
+    ["a newer epoch from another region (an earlier one is still on its way)", { location: elsewhere, entityId: 41, epoch: 2 }, true],
+    ["from where the session points, whatever the epoch (epochs restart after a rejoin)", { location: world, entityId: 41, epoch: 9 }, true]
   ])("%s -> %s", (_what, current, applies) => {
     expect(relocationApplies(current, moved)).toBe(applies)
   })

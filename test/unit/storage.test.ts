@@ -178,6 +178,17 @@ describe("PlayerRepository", () => {
       expect(yield* repo.regionMembers("nowhere")).toEqual([])
     }).pipe(Effect.provide(storage(tempDir())), quiet))
 
+  it.effect("ignores a row older than the stored one (a handoff's source flushing after its destination)", () =>
+    Effect.gen(function*() {
+      const repo = yield* PlayerRepository.PlayerRepository
+      const p = yield* repo.findOrCreateGuest("late-flush", undefined)
+      yield* repo.saveStates([{ ...row(p.id, 20, 2000), worldId: "region-b", entityId: 9 }]) // the destination's row
+      yield* repo.saveStates([{ ...row(p.id, 10, 1500), worldId: "region-a", entityId: 9 }]) // the source's, late
+      expect(Option.getOrThrow(yield* repo.get(p.id)).lastWorldId).toBe("region-b")
+      expect(yield* repo.regionMembers("region-a")).toEqual([])
+      expect((yield* repo.regionMembers("region-b")).map((m) => m.x)).toEqual([20])
+    }).pipe(Effect.provide(storage(tempDir())), quiet))
+
   it.effect("writes a batch in one transaction: a failing row leaves nothing written", () =>
     Effect.gen(function*() {
       const repo = yield* PlayerRepository.PlayerRepository
