@@ -33,7 +33,17 @@ export interface RunnerDrainRequest {
   /** When (epoch ms). */
   readonly at: number
   readonly reason: string
+  /**
+   * The process the drain is meant for (its start, epoch ms, as its
+   * RunnerHeartbeat reported it); absent: whichever process has the address.
+   * The scheduler's drains of unhealthy runners set it: a runner that died
+   * and was restarted before it could take the key deletes the key and stays.
+   */
+  readonly startedAt?: number | undefined
 }
+
+/** When this process started (epoch ms): what identifies it among the processes that had its address. */
+export const processStartedAt: number = Math.round(performance.timeOrigin)
 
 /** How often a runner looks for its drain key. */
 export const DRAIN_POLL_INTERVAL = Duration.seconds(1)
@@ -45,7 +55,8 @@ export const parseDrainRequest = (text: string): RunnerDrainRequest => {
     return {
       by: typeof value?.by === "string" ? value.by : "unknown",
       at: typeof value?.at === "number" ? value.at : 0,
-      reason: typeof value?.reason === "string" ? value.reason : ""
+      reason: typeof value?.reason === "string" ? value.reason : "",
+      ...(typeof value?.startedAt === "number" ? { startedAt: value.startedAt } : {})
     }
   } catch {
     return { by: "unknown", at: 0, reason: "" }
@@ -60,7 +71,8 @@ export const parseDrainRequest = (text: string): RunnerDrainRequest => {
  */
 export const checkOnce = <R>(
   address: string,
-  drain: (request: RunnerDrainRequest) => Effect.Effect<void, never, R>
+  drain: (request: RunnerDrainRequest) => Effect.Effect<void, never, R>,
+  startedAt: number = processStartedAt
 ): Effect.Effect<Option.Option<RunnerDrainRequest>, StorageError, SchedulerStateRepository | R> =>
   Effect.gen(function*() {
     const repository = yield* SchedulerStateRepository
@@ -68,6 +80,15 @@ export const checkOnce = <R>(
     const entry = yield* repository.get(key)
     if (Option.isNone(entry)) return Option.none()
     const request = parseDrainRequest(entry.value.value)
+    if (request.startedAt !== undefined && request.startedAt !== startedAt) {
+      // Meant for an earlier process at this address (it died before taking it): not this one's.
+      if (yield* repository.remove(key)) {
+        yield* Effect.logInfo(`ignoring a drain request of ${request.by} meant for an earlier process at this address`).pipe(
+          Effect.annotateLogs({ runner: address, reason: request.reason })
+        )
+      }
+      return Option.none()
+    }
     if (!(yield* repository.remove(key))) return Option.none()
     yield* Effect.logWarning(`draining on request of ${request.by}`).pipe(
       Effect.annotateLogs({ runner: address, reason: request.reason, requestedAt: new Date(request.at).toISOString() })

@@ -33,6 +33,7 @@ import * as WorldDeltaRepository from "../storage/WorldDeltaRepository.js"
 import { MeshDirectories } from "../region/MeshDirectories.js"
 import { Readiness } from "./Readiness.js"
 import * as RunnerDrainWatcher from "./RunnerDrainWatcher.js"
+import * as RunnerHeartbeat from "./RunnerHeartbeat.js"
 import type { Role } from "./Roles.js"
 import * as RunnerLayer from "./RunnerLayer.js"
 import * as StorageWait from "./StorageWait.js"
@@ -110,6 +111,8 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
   // and then shuts down as on SIGTERM (see RunnerDrainWatcher).
   const runnerAddress = `${config.cluster.runnerHost}:${config.cluster.runnerPort}`
   const withDrainWatcher = RunnerDrainWatcher.layer(runnerAddress).pipe(Layer.provideMerge(withGateway))
+  // Every runner heartbeats to the scheduler (the runners' health checks; see RunnerHeartbeat).
+  const withHeartbeat = RunnerHeartbeat.layer(runnerAddress, [...roles]).pipe(Layer.provideMerge(withDrainWatcher))
 
   // Ready once everything above is built; the next runner may boot.
   return Layer.effectDiscard(
@@ -117,5 +120,5 @@ export const makeServerLayer = (config: TesseraConfig, roles: ReadonlySet<Role>)
       yield* (yield* BootLock).release
       ;(yield* Readiness).markClusterReady(true)
     })
-  ).pipe(Layer.provideMerge(withDrainWatcher))
+  ).pipe(Layer.provideMerge(withHeartbeat))
 }

@@ -1172,7 +1172,7 @@ export const configSchema: ConfigSchema = {
     }
   },
   health: {
-    description: "Health checks of instances from their heartbeats (failure detection, player migration, replacement).",
+    description: "Health checks of instances and runners from their heartbeats (failure detection, player migration, replacement).",
     fields: {
       enabled: boolean({
         default: true,
@@ -1220,6 +1220,18 @@ export const configSchema: ConfigSchema = {
         min: 0,
         max: 1048576,
         description: "A check fails when the instance's process resident memory exceeds this, in MiB; 0 disables."
+      }),
+      maxEventLoopLagMs: number({
+        default: 0,
+        min: 0,
+        max: 600000,
+        description:
+          "Runners (every process heartbeats too): a check fails when the process's event-loop delay p99 exceeds this, in ms; 0 disables. max_cpu and max_memory_mb apply to runners as well."
+      }),
+      drainUnhealthyRunners: boolean({
+        default: false,
+        description:
+          "Drain a runner that becomes unhealthy, as an admin drain would (actor \"scheduler\"): it hands its shards to the other runners and exits 0 for its supervisor to restart it."
       })
     }
   },

@@ -154,6 +154,10 @@ export interface TesseraConfig {
     readonly maxTickMs: number
     readonly maxCpu: number
     readonly maxMemoryMb: number
+    /** Runners' event-loop delay p99 limit, in ms; 0: none. */
+    readonly maxEventLoopLagMs: number
+    /** Drain a runner that becomes unhealthy (through the admin drain's path). */
+    readonly drainUnhealthyRunners: boolean
   }
   readonly admin: {
     /** Empty: the admin API is disabled. */

@@ -622,4 +622,8 @@ export const unhealthyInstancesTotal = registry.counter(
   "tessera_unhealthy_instances_total",
   "Instances the scheduler found unhealthy (missed heartbeats or over a threshold); their players were moved."
 )
+export const unhealthyRunnersTotal = registry.counter(
+  "tessera_unhealthy_runners_total",
+  "Runners the scheduler found unhealthy (missed heartbeats or over a threshold)."
+)
 export const heartbeatsTotal = registry.counter("tessera_heartbeats_total", "Instance heartbeats received by the scheduler.")

@@ -27,6 +27,9 @@ export const startProcessMetrics = (): void => {
   }, LAG_WINDOW_MS).unref()
 }
 
+/** The event loop's delay p99 over the last complete window, in ms (0 until sampling started and one window passed). */
+export const eventLoopLagP99Ms = (): number => lagP99Seconds * 1000
+
 registry.gauge("tessera_process_cpu_seconds", "CPU time (user + system) this process has used, in seconds.", () => {
   const u = process.cpuUsage()
   return (u.user + u.system) / 1e6

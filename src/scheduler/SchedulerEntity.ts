@@ -39,6 +39,26 @@ export const DrainingRunner = Schema.Struct({
 })
 export type DrainingRunner = typeof DrainingRunner.Type
 
+/** A runner process as the scheduler knows it from its heartbeats (RunnerHeartbeat). */
+export const RunnerInfo = Schema.Struct({
+  /** The cluster address, host:port (what DrainRunner takes). */
+  runner: Schema.String,
+  roles: Schema.Array(Schema.String),
+  /** "unknown" until the health thresholds are reached. */
+  health: Schema.Literal("healthy", "unhealthy", "unknown"),
+  /** When its newest heartbeat arrived (epoch ms; null: none since the scheduler started). */
+  lastHeartbeatAt: Schema.NullOr(Schema.Number),
+  /** From the newest heartbeat: process CPU (1 = one core), resident memory, event-loop delay p99. */
+  cpu: Schema.optional(Schema.Number),
+  memoryBytes: Schema.optional(Schema.Number),
+  eventLoopLagP99Ms: Schema.optional(Schema.Number),
+  /** Why its last check failed (absent after a pass). */
+  lastFailure: Schema.optional(Schema.String),
+  /** A drain of it is pending (see DrainRunner). */
+  draining: Schema.optional(Schema.Boolean)
+})
+export type RunnerInfo = typeof RunnerInfo.Type
+
 /** Where a terminated instance's player went (`toWorld` null: it was told and left no world). */
 export const PlayerMove = Schema.Struct({
   playerId: Schema.String,
@@ -117,6 +137,22 @@ export const SchedulerEntity = Entity.make("Scheduler", [
     }
   }),
   /**
+   * Runners: every runner process's heartbeat (every health.heartbeat_interval_ms),
+   * checked by the runners' health tracker. `startedAt` identifies the process
+   * (epoch ms it started), so a drain meant for it is not carried out by its restart.
+   */
+  Rpc.make("RunnerHeartbeat", {
+    payload: {
+      runner: Schema.String,
+      roles: Schema.Array(Schema.String),
+      /** Process CPU, 1 = one core. */
+      cpu: Schema.Number,
+      memoryBytes: Schema.Number,
+      eventLoopLagP99Ms: Schema.Number,
+      startedAt: Schema.optional(Schema.Number)
+    }
+  }),
+  /**
    * Players waiting for a place in the experience, an input of the scaling
    * policy. Each `source` (a matchmaking queue's key; absent: one anonymous
    * source) reports its own count, the latest report per source counts, and
@@ -124,7 +160,7 @@ export const SchedulerEntity = Entity.make("Scheduler", [
    * intervals counts 0.
    */
   Rpc.make("ReportQueue", { payload: { experienceId: Schema.String, queued: Schema.Number, source: Schema.optional(Schema.String) } }),
-  /** Runs one health check of every instance and acts on what changed; returns the changes as text. */
+  /** Runs one health check of every instance and runner and acts on what changed; returns the changes as text. */
   Rpc.make("HealthCheck", { success: Schema.Array(Schema.String) }),
   /** Runs the scaling policy of every autoscaled experience once and applies it; returns the decisions as text. */
   Rpc.make("Autoscale", { success: Schema.Array(Schema.String) }),
@@ -169,13 +205,14 @@ export const SchedulerEntity = Entity.make("Scheduler", [
     success: Schema.Struct({ playerId: Schema.String, toWorld: Schema.String, assigned: Schema.Boolean, told: Schema.Boolean }),
     error: Schema.Union(ControlError, PlayerInAnotherWorld)
   }),
-  /** Instances (optionally of one experience), open-world regions and draining runners. */
+  /** Instances (optionally of one experience), open-world regions, draining runners and the runners heard from. */
   Rpc.make("ListServers", {
     payload: { experienceId: Schema.optional(Schema.String) },
     success: Schema.Struct({
       instances: Schema.Array(InstanceInfo),
       regions: Schema.Array(RegionInfo),
-      drainingRunners: Schema.Array(DrainingRunner)
+      drainingRunners: Schema.Array(DrainingRunner),
+      runners: Schema.Array(RunnerInfo)
     })
   }),
   /** The players placed in an instance. */

@@ -40,7 +40,7 @@ import {
 import { SchedulerStateRepository } from "../storage/SchedulerStateRepository.js"
 import { makeNomadActuator, type NomadActuator } from "./autoscale/NomadActuator.js"
 import { QueueReports } from "./autoscale/QueueReports.js"
-import { decisionCount, healthPolicyOf, quotaOf, reasonShape, scalingPolicyOf } from "./autoscale/PolicyConfig.js"
+import { decisionCount, healthPolicyOf, quotaOf, reasonShape, runnerHealthPolicyOf, scalingPolicyOf } from "./autoscale/PolicyConfig.js"
 import {
   desired,
   initialScalingState,
@@ -66,6 +66,7 @@ import {
   type InstanceInfo,
   PlayerInAnotherWorld,
   type PlayerMove,
+  type RunnerInfo,
   SCHEDULER_ID,
   SchedulerEntity
 } from "./SchedulerEntity.js"
@@ -74,6 +75,29 @@ import {
 const CALL_TIMEOUT = Duration.seconds(5)
 /** Runner ids as the cluster writes them (host:port), generously. */
 const RUNNER_PATTERN = /^[A-Za-z0-9_.:[\]-]{1,256}$/
+/** A runner silent this long is forgotten (gone for good; listed as unhealthy until then). */
+const RUNNER_FORGET_MS = 10 * 60_000
+/** A pending drain younger than this holds back the drain of another unhealthy runner (one at a time). */
+const AUTO_DRAIN_SPACING_MS = 60_000
+
+/** A tracked runner as ListServers lists it (pure). */
+export const runnerInfoOf = (
+  tracked: Health.TargetHealth,
+  roles: ReadonlyArray<string>,
+  draining: boolean
+): RunnerInfo => {
+  const beat = tracked.lastHeartbeat
+  return {
+    runner: tracked.target,
+    roles: [...roles],
+    health: tracked.status,
+    lastHeartbeatAt: beat?.at ?? null,
+    ...(beat === null ? {} : { cpu: beat.cpu, memoryBytes: beat.memoryBytes }),
+    ...(beat?.eventLoopLagP99Ms === undefined ? {} : { eventLoopLagP99Ms: beat.eventLoopLagP99Ms }),
+    ...(tracked.lastFailure === null ? {} : { lastFailure: tracked.lastFailure }),
+    ...(draining ? { draining: true } : {})
+  }
+}
 
 const infoOf = (i: Instance): InstanceInfo => ({
   worldId: i.worldId,
@@ -132,6 +156,13 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
     const localActuator = config.scheduler.actuator === "local"
     const healthPolicy = healthPolicyOf(config.health)
     const health = Health.emptyHealthState()
+    /** Runners, by address, from their RunnerHeartbeats (a second tracker, with the runners' policy). */
+    const runnerHealthPolicy = runnerHealthPolicyOf(config.health)
+    const runnerHealth = Health.emptyHealthState()
+    /** Per runner: its roles and the start of its process (a new one: restarted). */
+    const runnerMeta = new Map<string, { readonly roles: ReadonlyArray<string>; readonly startedAt: number | undefined }>()
+    /** `runner@startedAt` of the unhealthy runner processes drained (or found gone) already: one drain per process. */
+    const autoDrained = new Set<string>()
     /** Players waiting for a place per experience (ReportQueue), per reporting queue. */
     const queues = new QueueReports(Math.max(10_000, 3 * config.scheduler.scalingIntervalMs))
     const nomad: NomadActuator | undefined = config.scheduler.actuator === "nomad"
@@ -179,6 +210,48 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
         Effect.catchAll(() => Effect.succeed(true))
       )
     const publish = (actor: Actor, event: ControlEvent) => Effect.asVoid(events.publish(actor, event))
+    /**
+     * Asks the runner at `runner` (host:port) to drain (DrainRunner, and the health check's drain of an
+     * unhealthy runner): refused unless registered in the cluster; a pending drain is answered as is.
+     * `startedAt`: only the process that started then is to drain (not a restart of it).
+     */
+    const drainRunner = (runner: string, actor: Actor, reason: string, startedAt?: number) =>
+      Effect.gen(function*() {
+        if (!RUNNER_PATTERN.test(runner)) {
+          return yield* refuse("bad_request", "runner must be a runner address such as 10.0.0.5:34431 (1..256 of A-Z a-z 0-9 _ . : [ ] -)")
+        }
+        const unavailable = (what: string) => (error: unknown) =>
+          Effect.zipRight(
+            Effect.logWarning(`drain of ${runner}: ${what}`, error),
+            refuse("unavailable", `${what}; nothing was drained, try again`)
+          )
+        // The cluster's registered runners (one read of its runner table).
+        const registered = yield* runnerStorage.getRunners.pipe(
+          Effect.timeout(CALL_TIMEOUT),
+          Effect.catchAllCause(unavailable("the cluster's runner list could not be read"))
+        )
+        const addresses = registered.map(([r]) => `${r.address.host}:${r.address.port}`).sort()
+        if (!addresses.includes(runner)) {
+          return yield* refuse(
+            "not_found",
+            `no runner "${runner}" is registered in the cluster (registered: ${addresses.join(", ") || "none"})`
+          )
+        }
+        // Pending (its key not yet taken by the runner): the same drain. Gone: that drain was carried out
+        // and the runner is back (restarted); this is a new one.
+        const known = draining.get(runner)
+        if (known !== undefined && (yield* drainPending(runner))) return known
+        const record: DrainingRunner = { runner, since: Date.now(), by: actor, reason }
+        const request: RunnerDrainRequest = { by: actor, at: record.since, reason, ...(startedAt === undefined ? {} : { startedAt }) }
+        yield* stateRepository.put(runnerDrainKey(runner), JSON.stringify(request)).pipe(
+          Effect.catchAllCause(unavailable("the drain request could not be stored"))
+        )
+        draining.set(runner, record)
+        yield* Effect.logInfo("runner asked to drain").pipe(Effect.annotateLogs({ runner, actor, reason }))
+        yield* publish(actor, { _tag: "RunnerDraining", runner, by: actor })
+        return record
+      })
+
     const rosters = new Map<string, OpenWorldRoster>()
     const openExperiences = config.experiences.filter((e) => e.world === "open")
     for (const e of openExperiences) rosters.set(openWorldId(e.id), emptyRoster(openWorldId(e.id)))
@@ -410,7 +483,58 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           yield* Effect.logInfo(`instance healthy again: ${t.reason}`).pipe(Effect.annotateLogs({ worldId: t.target }))
         }
       }
+      // Runners: forgotten when silent for long (gone), checked like instances.
+      for (const tracked of [...runnerHealth.targets.values()]) {
+        if (now - (tracked.lastHeartbeat?.at ?? tracked.since) > RUNNER_FORGET_MS) {
+          Health.forget(runnerHealth, tracked.target)
+          runnerMeta.delete(tracked.target)
+        }
+      }
+      for (const t of Health.evaluate(runnerHealth, runnerHealthPolicy, now)) {
+        changes.push(`runner ${t.target}: ${t.from} -> ${t.to} (${t.reason})`)
+        if (t.from === "unknown" && t.to === "healthy") continue
+        yield* publish("scheduler", { _tag: "HealthChanged", target: t.target, kind: "runner", from: t.from, to: t.to, reason: t.reason })
+        if (t.to === "unhealthy") {
+          Metrics.unhealthyRunnersTotal.inc()
+          yield* Effect.logWarning(`runner unhealthy: ${t.reason}`).pipe(Effect.annotateLogs({ runner: t.target }))
+        } else {
+          yield* Effect.logInfo(`runner healthy again: ${t.reason}`).pipe(Effect.annotateLogs({ runner: t.target }))
+        }
+      }
+      if (config.health.drainUnhealthyRunners) yield* drainUnhealthyRunners
       return changes
+    })
+
+    /**
+     * health.drain_unhealthy_runners: drains each unhealthy runner process once, through the admin
+     * drain's path (actor "scheduler", the health reason), one at a time: while a drain younger than
+     * AUTO_DRAIN_SPACING_MS is pending, the next waits for a later check. The drained runner hands its
+     * shards (regions, with their players) to the other runners and exits 0; its supervisor restarts it.
+     */
+    const drainUnhealthyRunners = Effect.gen(function*() {
+      for (const tracked of runnerHealth.targets.values()) {
+        if (tracked.status !== "unhealthy") continue
+        const startedAt = runnerMeta.get(tracked.target)?.startedAt
+        const incarnation = `${tracked.target}@${startedAt ?? ""}`
+        if (autoDrained.has(incarnation)) continue
+        const now = Date.now()
+        for (const record of draining.values()) {
+          if (now - record.since < AUTO_DRAIN_SPACING_MS && (yield* drainPending(record.runner))) return
+        }
+        const reason = tracked.lastFailure ?? "unhealthy"
+        const outcome = yield* drainRunner(tracked.target, "scheduler", reason, startedAt).pipe(
+          Effect.as("drained" as const),
+          Effect.catchAll((error) =>
+            Effect.as(
+              Effect.logWarning(`could not drain unhealthy runner ${tracked.target}: ${error.message}`),
+              error.code === "unavailable" ? "retry" as const : "gone" as const
+            )
+          )
+        )
+        if (outcome === "retry") return
+        autoDrained.add(incarnation)
+        if (outcome === "drained") return
+      }
     })
 
     /** Applies a decision to the experience's instances in this cluster (actuator "local"). */
@@ -535,6 +659,35 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           Metrics.heartbeatsTotal.inc()
           if (!config.health.enabled || !registry.instances.has(payload.worldId)) return
           Health.heartbeat(health, payload.worldId, payload, Date.now())
+        }),
+      RunnerHeartbeat: ({ payload }) =>
+        Effect.gen(function*() {
+          if (!config.health.enabled || !RUNNER_PATTERN.test(payload.runner)) return
+          const now = Date.now()
+          const known = runnerMeta.get(payload.runner)
+          if (known?.startedAt !== undefined && payload.startedAt !== undefined && known.startedAt !== payload.startedAt) {
+            // A new process at this address (restarted): its health is its own, from unknown.
+            const previous = Health.get(runnerHealth, payload.runner)
+            Health.forget(runnerHealth, payload.runner)
+            if (previous?.status === "unhealthy") {
+              yield* publish("scheduler", {
+                _tag: "HealthChanged",
+                target: payload.runner,
+                kind: "runner",
+                from: "unhealthy",
+                to: "unknown",
+                reason: "runner restarted"
+              })
+            }
+          }
+          runnerMeta.set(payload.runner, { roles: payload.roles, startedAt: payload.startedAt })
+          Health.heartbeat(runnerHealth, payload.runner, {
+            tickP99Ms: Number.NaN,
+            players: 0,
+            cpu: payload.cpu,
+            memoryBytes: payload.memoryBytes,
+            eventLoopLagP99Ms: payload.eventLoopLagP99Ms
+          }, now)
         }),
       ReportQueue: ({ payload }) => Effect.sync(() => queues.report(payload.experienceId, payload.queued, Date.now(), payload.source)),
       HealthCheck: () => healthCheck,
@@ -777,7 +930,10 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           for (const runner of [...draining.keys()]) {
             if (!(yield* drainPending(runner))) draining.delete(runner)
           }
-          return { instances, regions: regionInfos, drainingRunners: [...draining.values()] }
+          const runners = [...runnerHealth.targets.values()]
+            .sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0))
+            .map((tracked) => runnerInfoOf(tracked, runnerMeta.get(tracked.target)?.roles ?? [], draining.has(tracked.target)))
+          return { instances, regions: regionInfos, drainingRunners: [...draining.values()], runners }
         }),
       ListSessions: ({ payload }) =>
         Effect.gen(function*() {
@@ -792,43 +948,7 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
           }
           return yield* refuse(...noInstance(payload.worldId))
         }),
-      DrainRunner: ({ payload }) =>
-        Effect.gen(function*() {
-          if (!RUNNER_PATTERN.test(payload.runner)) {
-            return yield* refuse("bad_request", "runner must be a runner address such as 10.0.0.5:34431 (1..256 of A-Z a-z 0-9 _ . : [ ] -)")
-          }
-          const unavailable = (what: string) => (error: unknown) =>
-            Effect.zipRight(
-              Effect.logWarning(`drain of ${payload.runner}: ${what}`, error),
-              refuse("unavailable", `${what}; nothing was drained, try again`)
-            )
-          // The cluster's registered runners (one read of its runner table).
-          const registered = yield* runnerStorage.getRunners.pipe(
-            Effect.timeout(CALL_TIMEOUT),
-            Effect.catchAllCause(unavailable("the cluster's runner list could not be read"))
-          )
-          const addresses = registered.map(([r]) => `${r.address.host}:${r.address.port}`).sort()
-          if (!addresses.includes(payload.runner)) {
-            return yield* refuse(
-              "not_found",
-              `no runner "${payload.runner}" is registered in the cluster (registered: ${addresses.join(", ") || "none"})`
-            )
-          }
-          // Pending (its key not yet taken by the runner): the same drain. Gone: that drain was carried out
-          // and the runner is back (restarted); this is a new one.
-          const known = draining.get(payload.runner)
-          if (known !== undefined && (yield* drainPending(payload.runner))) return known
-          const reason = payload.reason ?? "drained by an admin"
-          const record: DrainingRunner = { runner: payload.runner, since: Date.now(), by: payload.actor, reason }
-          const request: RunnerDrainRequest = { by: payload.actor, at: record.since, reason }
-          yield* stateRepository.put(runnerDrainKey(payload.runner), JSON.stringify(request)).pipe(
-            Effect.catchAllCause(unavailable("the drain request could not be stored"))
-          )
-          draining.set(payload.runner, record)
-          yield* Effect.logInfo("runner asked to drain").pipe(Effect.annotateLogs({ runner: payload.runner, actor: payload.actor, reason }))
-          yield* publish(payload.actor, { _tag: "RunnerDraining", runner: payload.runner, by: payload.actor })
-          return record
-        }),
+      DrainRunner: ({ payload }) => drainRunner(payload.runner, payload.actor, payload.reason ?? "drained by an admin"),
       Events: ({ payload }) =>
         Effect.map(events.history(payload.sinceSeq), (list) => ({ origin: processOrigin, lastSeq: events.lastSeq(), events: list }))
     })

@@ -192,6 +192,18 @@ describe("defaults", () => {
     expect(byPath.get("experiences")?.env).toBe("TESSERA_EXPERIENCES")
     expect(new Set(configKeys.map((k) => k.env)).size).toBe(configKeys.length)
   })
+
+  it("health: runner keys (issue 5) default off and are read from the file and the env", () => {
+    expect(defaultConfig.health.maxEventLoopLagMs).toBe(0)
+    expect(defaultConfig.health.drainUnhealthyRunners).toBe(false)
+    const byPath = new Map(configKeys.map((k) => [k.path, k]))
+    expect(byPath.get("health.maxEventLoopLagMs")?.tomlPath).toBe("health.max_event_loop_lag_ms")
+    expect(byPath.get("health.drainUnhealthyRunners")?.env).toBe("TESSERA_HEALTH_DRAIN_UNHEALTHY_RUNNERS")
+    const fromFile = loadConfig({ file: tomlFile(`[health]\nmax_event_loop_lag_ms = 250\ndrain_unhealthy_runners = true\n`), env: {} })
+    expect(fromFile.health).toMatchObject({ maxEventLoopLagMs: 250, drainUnhealthyRunners: true })
+    const fromEnv = loadConfig({ env: { TESSERA_HEALTH_DRAIN_UNHEALTHY_RUNNERS: "true", TESSERA_HEALTH_MAX_EVENT_LOOP_LAG_MS: "80" } })
+    expect(fromEnv.health).toMatchObject({ maxEventLoopLagMs: 80, drainUnhealthyRunners: true })
+  })
 })
 
 describe("precedence: defaults < file < env < overrides", () => {

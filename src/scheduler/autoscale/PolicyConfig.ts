@@ -50,6 +50,18 @@ export const healthPolicyOf = (health: TesseraConfig["health"]): HealthPolicy =>
 })
 
 /**
+ * `[health]` as the runners' tracker policy: the same heartbeat interval,
+ * missed heartbeats, thresholds, CPU and memory limits; no tick limit (a
+ * runner has no tick of its own) but `max_event_loop_lag_ms` on the
+ * process's event-loop delay p99 (0 = no limit).
+ */
+export const runnerHealthPolicyOf = (health: TesseraConfig["health"]): HealthPolicy => ({
+  ...healthPolicyOf(health),
+  maxTickMs: Number.POSITIVE_INFINITY,
+  maxEventLoopLagMs: health.maxEventLoopLagMs > 0 ? health.maxEventLoopLagMs : undefined
+})
+
+/**
  * A decision's reason with its numbers masked: a Hold whose reason differs
  * only in numbers (a cooldown counting down) is the same Hold, not news.
  */

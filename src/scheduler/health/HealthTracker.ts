@@ -6,7 +6,8 @@
  * every target per call of `evaluate`, every `heartbeatIntervalMs` or so. A
  * check fails when the target missed `missedHeartbeats` intervals, or when its
  * newest heartbeat is over a threshold (tick p99, CPU, memory); it passes
- * when a fresh heartbeat is within all of them. A check with no heartbeat
+ * when a fresh heartbeat is within all of them (runners also report their
+ * event-loop delay p99, checked against `maxEventLoopLagMs`). A check with no heartbeat
  * since the previous check, and not yet missed, has no new evidence and
  * changes nothing, so one bad (or good) heartbeat is counted once however
  * often the scheduler checks.
@@ -37,6 +38,8 @@ export interface HealthPolicy {
   readonly maxCpu: number
   /** Highest acceptable memory use (resident set), in bytes. */
   readonly maxMemoryBytes: number
+  /** Highest acceptable event-loop delay p99, in ms (runners; absent: no limit). */
+  readonly maxEventLoopLagMs?: number | undefined
 }
 
 /**
@@ -66,6 +69,8 @@ export interface HeartbeatReport {
   /** CPU use as a fraction (0.9 = 90 %). */
   readonly cpu: number
   readonly memoryBytes: number
+  /** The process's event-loop delay p99, in ms (runners report it; absent: not measured). */
+  readonly eventLoopLagP99Ms?: number | undefined
 }
 
 /** A received heartbeat: the report and when it arrived. */
@@ -137,7 +142,8 @@ export const heartbeat = (state: HealthState, target: string, beat: HeartbeatRep
     tickP99Ms: beat.tickP99Ms,
     players: beat.players,
     cpu: beat.cpu,
-    memoryBytes: beat.memoryBytes
+    memoryBytes: beat.memoryBytes,
+    ...(beat.eventLoopLagP99Ms === undefined ? {} : { eventLoopLagP99Ms: beat.eventLoopLagP99Ms })
   }
   health.fresh = true
   return health
@@ -174,6 +180,10 @@ export const thresholdFailures = (beat: HeartbeatReport, policy: HealthPolicy): 
   if (beat.cpu > policy.maxCpu) failures.push(`cpu ${round(beat.cpu * 100)}% > ${round(policy.maxCpu * 100)}%`)
   if (beat.memoryBytes > policy.maxMemoryBytes) {
     failures.push(`memory ${formatBytes(beat.memoryBytes)} > ${formatBytes(policy.maxMemoryBytes)}`)
+  }
+  const maxLag = policy.maxEventLoopLagMs
+  if (maxLag !== undefined && beat.eventLoopLagP99Ms !== undefined && beat.eventLoopLagP99Ms > maxLag) {
+    failures.push(`event loop lag p99 ${round(beat.eventLoopLagP99Ms)} ms > ${round(maxLag)} ms`)
   }
   return failures
 }

@@ -25,13 +25,15 @@ export const makeProcessSampler = () => {
 
 /**
  * Test hook (dev mode only): the environment variable naming a file of world
- * ids, one per line or comma-separated, whose regions keep ticking but stop
- * sending heartbeats, as a hung or partitioned instance would. Read at each
- * heartbeat, so a test can freeze an instance while it runs.
+ * ids and runner addresses (host:port), one per line or comma-separated. A
+ * named instance's region keeps ticking but stops sending heartbeats, as a
+ * hung or partitioned instance would; a named runner keeps running but stops
+ * sending its runner heartbeats (RunnerHeartbeat). Read at each heartbeat, so
+ * a test can freeze an instance or a runner while it runs.
  */
 export const HEARTBEAT_FREEZE_FILE_ENV = "DEV_TESSERA_FREEZE_HEARTBEATS_FILE"
 
-/** Whether `worldId`'s heartbeats are frozen by the test hook (always false outside dev mode). */
+/** Whether the heartbeats of `worldId` (or a runner address) are frozen by the test hook (always false outside dev mode). */
 export const heartbeatFrozen = (worldId: string, dev: boolean): boolean => {
   if (!dev) return false
   const file = process.env[HEARTBEAT_FREEZE_FILE_ENV]
