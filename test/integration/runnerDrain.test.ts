@@ -8,8 +8,8 @@
 import { execFileSync } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TesseraClient } from "../../src/client/TesseraClient.js"
-import { connectGuest, sleep, waitFor, walk } from "../support/clients.js"
-import { type ClusterNode, startCluster } from "../support/Cluster.js"
+import { connectGuest, waitFor, walk } from "../support/clients.js"
+import { type ClusterNode, regionHost, runnerAddress, startCluster } from "../support/Cluster.js"
 import { testToml } from "../support/testConfig.js"
 
 const KEY = "drain-test-key-0123456789abcdef"
@@ -48,13 +48,6 @@ const admin = async (method: string, path: string, key: string | null = KEY) => 
   return { status: res.status, json }
 }
 
-/** A runner's cluster address, from its `tessera_runner_info{address="host:port"} 1`. */
-const runnerAddress = async (node: ClusterNode): Promise<string> => {
-  const text = await (await fetch(`${node.server.httpUrl}/metrics`)).text()
-  const address = /^tessera_runner_info\{address="([^"]+)"\} 1$/m.exec(text)?.[1]
-  if (address === undefined) throw new Error("no tessera_runner_info on /metrics")
-  return address
-}
 
 /** The drain keys left in the shared scheduler_state. */
 const drainKeys = (): Array<string> =>
@@ -65,7 +58,7 @@ const drainKeys = (): Array<string> =>
 describe("runner drain", () => {
   it("is refused without the admin key (401) and for an unregistered address (404)", async () => {
     const region = nodes("region")[0]!
-    const address = await runnerAddress(region)
+    const address = await runnerAddress(region.server)
     expect(address).toMatch(/^127\.0\.0\.1:\d+$/)
     const unauthorized = await admin("POST", `/v1/admin/runners/${address}/drain`, null)
     expect(unauthorized.status).toBe(401)
@@ -86,15 +79,8 @@ describe("runner drain", () => {
     const seq0 = await walk(player, 1, 0, 0, 5)
     await waitFor("acks", () => player.lastAckedSeq >= seq0)
 
-    const [first, second] = nodes("region")
-    let host: ClusterNode | undefined
-    for (const deadline = Date.now() + 10_000; host === undefined && Date.now() < deadline; await sleep(100)) {
-      if ((await first!.server.metric("tessera_regions")) > 0) host = first
-      else if ((await second!.server.metric("tessera_regions")) > 0) host = second
-    }
-    if (host === undefined) throw new Error("no region runner hosts the region")
-    const spare = host === first ? second! : first!
-    const address = await runnerAddress(host)
+    const { host, spare } = await regionHost(nodes("region"))
+    const address = await runnerAddress(host.server)
 
     const drainedAt = Date.now()
     const res = await admin("POST", `/v1/admin/runners/${address}/drain?reason=kernel%20update`)

@@ -12,8 +12,8 @@ import * as Path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TesseraClient } from "../../src/client/TesseraClient.js"
 import { HEARTBEAT_FREEZE_FILE_ENV } from "../../src/scheduler/health/HeartbeatSampler.js"
-import { type ClusterNode, startCluster } from "../support/Cluster.js"
-import { connectGuest, sleep, waitFor, waitForAsync, walk } from "../support/clients.js"
+import { type ClusterNode, regionHost, runnerAddress, startCluster } from "../support/Cluster.js"
+import { connectGuest, waitFor, waitForAsync, walk } from "../support/clients.js"
 import { ServerProcess, tempDir } from "../support/ServerProcess.js"
 import { testToml } from "../support/testConfig.js"
 
@@ -44,13 +44,6 @@ const adminOf = (server: () => ServerProcess) => async (method: string, path: st
   return { status: res.status, json }
 }
 
-/** A runner's cluster address, from its `tessera_runner_info{address="host:port"} 1`. */
-const runnerAddress = async (server: ServerProcess): Promise<string> => {
-  const text = await (await fetch(`${server.httpUrl}/metrics`)).text()
-  const address = /^tessera_runner_info\{address="([^"]+)"\} 1$/m.exec(text)?.[1]
-  if (address === undefined) throw new Error("no tessera_runner_info on /metrics")
-  return address
-}
 
 describe("runner heartbeats (one process)", () => {
   let server: ServerProcess
@@ -118,14 +111,7 @@ describe("runner health in a cluster", () => {
     const seq0 = await walk(player, 1, 0, 0, 5)
     await waitFor("acks", () => player.lastAckedSeq >= seq0)
 
-    const [first, second] = nodes("region")
-    let host: ClusterNode | undefined
-    for (const deadline = Date.now() + 10_000; host === undefined && Date.now() < deadline; await sleep(100)) {
-      if ((await first!.server.metric("tessera_regions")) > 0) host = first
-      else if ((await second!.server.metric("tessera_regions")) > 0) host = second
-    }
-    if (host === undefined) throw new Error("no region runner hosts the region")
-    const spare = host === first ? second! : first!
+    const { host, spare } = await regionHost(nodes("region"))
     const address = await runnerAddress(host.server)
 
     const frozenAt = Date.now()

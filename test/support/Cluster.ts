@@ -78,3 +78,24 @@ export const startCluster = async (
     throw error
   }
 }
+
+/** A runner's cluster address (host:port), from its `tessera_runner_info{address="host:port"} 1`. */
+export const runnerAddress = async (server: ServerProcess): Promise<string> => {
+  const text = await (await fetch(`${server.httpUrl}/metrics`)).text()
+  const address = /^tessera_runner_info\{address="([^"]+)"\} 1$/m.exec(text)?.[1]
+  if (address === undefined) throw new Error("no tessera_runner_info on /metrics")
+  return address
+}
+
+/** Of two region runners, the one hosting the (single) active region and the other, waiting up to `timeoutMs`. */
+export const regionHost = async (
+  [first, second]: ReadonlyArray<ClusterNode>,
+  timeoutMs = 10_000
+): Promise<{ readonly host: ClusterNode; readonly spare: ClusterNode }> => {
+  if (first === undefined || second === undefined) throw new Error("two region runners expected")
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    if ((await first.server.metric("tessera_regions")) > 0) return { host: first, spare: second }
+    if ((await second.server.metric("tessera_regions")) > 0) return { host: second, spare: first }
+  }
+  throw new Error("no region runner hosts the region")
+}
