@@ -89,8 +89,16 @@ const seg = encodeURIComponent
 
 const servers = Command.make(
   "servers",
-  { ...common, experience: Options.text("experience").pipe(Options.withDescription("only this experience"), Options.optional) },
-  (o) => call(o, "GET", `/v1/admin/servers${qs({ experience: Option.getOrUndefined(o.experience) })}`)
+  {
+    ...common,
+    experience: Options.text("experience").pipe(Options.withDescription("only this experience"), Options.optional),
+    region: Options.text("region").pipe(
+      Options.withDescription("only this instance or open-world region (a world id: all its regions)"),
+      Options.optional
+    )
+  },
+  (o) =>
+    call(o, "GET", `/v1/admin/servers${qs({ experience: Option.getOrUndefined(o.experience), region: Option.getOrUndefined(o.region) })}`)
 ).pipe(Command.withDescription("list instances, open-world regions and draining runners"))
 
 const spawn = Command.make(

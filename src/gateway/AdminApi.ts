@@ -17,7 +17,8 @@ import { readJson } from "./HttpApi.js"
  * under /v1/admin/, JSON in and out, each request authenticated with
  * `Authorization: Bearer <admin.key>`.
  *
- *   GET    /v1/admin/servers[?experience=ID]             instances, open-world regions, draining runners
+ *   GET    /v1/admin/servers[?experience=ID][&region=ID] instances, open-world regions, runners (region: an
+ *                                                        instance, a region, or every region of a world id)
  *   POST   /v1/admin/servers            {"experience"}   spawn an empty instance            -> 201
  *   DELETE /v1/admin/servers/:worldId[?reason=&move=auto|none|WORLD]  terminate an instance
  *   GET    /v1/admin/servers/:worldId/sessions           the players in an instance
@@ -53,6 +54,8 @@ const KEEP_ALIVE_MS = 15_000
 const SSE_RETRY_MS = 2000
 const MAX_AUDIT_LIMIT = 1000
 const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/
+/** Region ids of open worlds have slashes: `<world>/<level>/<x>/<y>/<z>`. */
+const REGION_PATTERN = /^[A-Za-z0-9_.:/-]{1,128}$/
 const MAX_REASON_LENGTH = 200
 
 type Run = <A, E>(effect: Effect.Effect<A, E>, onExit: (exit: Exit.Exit<A, E>) => void) => void
@@ -203,13 +206,24 @@ export const installAdminApi = (
 
     app.get("/v1/admin/servers", (res, req) => {
       const experience = query(req, "experience")
+      const region = query(req, "region")
       const state = begin(res, req)
       if (state === undefined) return
       if (experience !== undefined) {
         const checked = checkId("experience", experience)
         if (typeof checked !== "string") return badRequest(res, checked.error)
       }
-      answer(res, state, scheduler.ListServers(experience === undefined ? {} : { experienceId: experience }))
+      if (region !== undefined && !REGION_PATTERN.test(region)) {
+        return badRequest(res, "region must be 1..128 of A-Z a-z 0-9 _ . : - / (an instance, a world or a region id)")
+      }
+      answer(
+        res,
+        state,
+        scheduler.ListServers({
+          ...(experience === undefined ? {} : { experienceId: experience }),
+          ...(region === undefined ? {} : { region })
+        })
+      )
     })
 
     app.post("/v1/admin/servers", (res, req) => {

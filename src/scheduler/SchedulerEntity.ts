@@ -207,7 +207,11 @@ export const SchedulerEntity = Entity.make("Scheduler", [
   }),
   /** Instances (optionally of one experience), open-world regions, draining runners and the runners heard from. */
   Rpc.make("ListServers", {
-    payload: { experienceId: Schema.optional(Schema.String) },
+    payload: {
+      experienceId: Schema.optional(Schema.String),
+      /** A region id: the instance (an instanced world is one region), the open-world region, or every region of that world id. */
+      region: Schema.optional(Schema.String)
+    },
     success: Schema.Struct({
       instances: Schema.Array(InstanceInfo),
       regions: Schema.Array(RegionInfo),

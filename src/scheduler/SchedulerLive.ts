@@ -910,8 +910,10 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
       ListServers: ({ payload }) =>
         Effect.gen(function*() {
           const wanted = payload.experienceId
+          const inRegion = (worldId: string, regionId: string) =>
+            payload.region === undefined || payload.region === regionId || payload.region === worldId
           const instances = [...registry.instances.values()]
-            .filter((i) => wanted === undefined || i.experienceId === wanted)
+            .filter((i) => (wanted === undefined || i.experienceId === wanted) && inRegion(i.worldId, i.worldId))
             .map(describe)
           const now = Date.now()
           const regionInfos: Array<{ worldId: string; experienceId: string; regionId: string; players: number }> = []
@@ -921,6 +923,7 @@ export const SchedulerEntityLive = SchedulerEntity.toLayer(
             const directory = yield* directories.get(worldId).pipe(Effect.option)
             if (Option.isNone(directory)) continue
             for (const regionId of directory.value.leafIds()) {
+              if (!inRegion(worldId, regionId)) continue
               const load = loads.get(regionId)
               const players = load !== undefined && (load.stopped === true || now - load.at <= LOAD_REPORT_TTL_MS) ? load.players : 0
               regionInfos.push({ worldId, experienceId: experience.id, regionId, players })

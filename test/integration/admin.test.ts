@@ -180,7 +180,8 @@ describe("Control API bad input", () => {
     ["audit with limit 0", "GET", "/v1/admin/audit?limit=0", undefined, "limit must be"],
     ["audit with a huge limit", "GET", "/v1/admin/audit?limit=100000", undefined, "limit must be"],
     ["events with a bad since", "GET", "/v1/admin/events?since=-1", undefined, "since must be"],
-    ["servers with a bad experience", "GET", "/v1/admin/servers?experience=%3Cx%3E", undefined, "experience must be"]
+    ["servers with a bad experience", "GET", "/v1/admin/servers?experience=%3Cx%3E", undefined, "experience must be"],
+    ["servers with a bad region", "GET", "/v1/admin/servers?region=a%20b", undefined, "region must be"]
   ])("%s is 400 with a clear message", async (_what, method, path, body, message) => {
     const res = await admin(method, path, body)
     expect(res.status).toBe(400)
@@ -224,6 +225,10 @@ describe("Control API operations", () => {
     )
     const arena = await admin("GET", "/v1/admin/servers?experience=arena")
     expect(arena.json.instances.map((i: { worldId: string }) => i.worldId).sort()).toEqual([first, second].sort())
+    // By region: an instanced world is one region, named like the world.
+    const one = await admin("GET", `/v1/admin/servers?region=${encodeURIComponent(first)}`)
+    expect(one.json.instances.map((i: { worldId: string }) => i.worldId)).toEqual([first])
+    expect((await admin("GET", "/v1/admin/servers?experience=lobby&region=" + first)).json.instances).toEqual([])
     expect((await admin("GET", `/v1/admin/servers/${first}/sessions`)).json).toEqual({
       worldId: first,
       experienceId: "arena",

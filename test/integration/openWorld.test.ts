@@ -8,10 +8,11 @@ afterEach(async () => {
   for (const stop of started.splice(0).reverse()) await stop()
 })
 const cleanup = (stop: () => Promise<unknown>) => void started.push(stop)
+const ADMIN_KEY = "open-world-test-admin-key"
 
 describe("open world (server meshing)", () => {
   it("one process: ghosts across the border, one handoff, acks without a gap, one authority throughout", async () => {
-    const server = await ServerProcess.start({ toml: openWorldToml() })
+    const server = await ServerProcess.start({ toml: openWorldToml(), env: { TESSERA_ADMIN_KEY: ADMIN_KEY } })
     started.push(() => server.stop())
     const result = await walkAcross(server.httpUrl, (id) => connectGuest(server, id), { axis: "x" }, cleanup)
 
@@ -32,6 +33,13 @@ describe("open world (server meshing)", () => {
     expect(await server.metric("tessera_relocations_total")).toBeGreaterThanOrEqual(1)
     // E now sees W as an entity of its own region, once.
     await waitFor("E sees W", () => result.east.world.entities.has(result.w.entityId))
+    // The admin API lists the world's regions, all or one.
+    const servers = async (query: string) =>
+      (await (await fetch(`${server.httpUrl}/v1/admin/servers?${query}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json()) as {
+        regions: Array<{ regionId: string }>
+      }
+    expect((await servers("region=frontier.world")).regions).toHaveLength(4)
+    expect((await servers(`region=${encodeURIComponent(result.w.regionId)}`)).regions.map((r) => r.regionId)).toEqual([result.w.regionId])
   }, 90_000)
 
   it("one process: a handoff into a neighbour that had stopped ticking while empty wakes it", async () => {
