@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TesseraClient } from "../../src/client/TesseraClient.js"
-import { connectGuest, sleep, waitFor, walk } from "../support/clients.js"
+import { acksResumed, connectGuest, sleep, waitFor, walk } from "../support/clients.js"
 import { type ClusterNode, startCluster } from "../support/Cluster.js"
 
 let cluster: Awaited<ReturnType<typeof startCluster>>
@@ -40,15 +40,7 @@ describe("failover", () => {
     await host.server.stop("SIGKILL")
 
     // The clients stay connected to their gateway; inputs resume once the region is back.
-    let seq = 0
-    const recovered = await waitFor(
-      "region re-activated on the spare runner and acking inputs",
-      () => {
-        seq = a.sendInput(0, 0, 0) // standing still: acks prove the region is back
-        return a.lastAckedSeq >= seq - 1 && a.lastAckedSeq > stop ? Date.now() : undefined
-      },
-      20_000
-    )
+    const recovered = await acksResumed(a, stop, "region re-activated on the spare runner and acking inputs")
     const failoverMs = recovered - killedAt
     expect(failoverMs).toBeLessThan(10_000)
     process.stderr.write(`failover: region acking again ${failoverMs} ms after kill -9\n`)
@@ -86,15 +78,7 @@ describe("failover", () => {
     const stoppedAt = Date.now()
     const exit = await host.server.stop("SIGTERM")
     expect(exit.code).toBe(0)
-    let seq = 0
-    const recovered = await waitFor(
-      "region handed over and acking inputs",
-      () => {
-        seq = c.sendInput(0, 0, 0)
-        return c.lastAckedSeq >= seq - 1 && c.lastAckedSeq > seq0 ? Date.now() : undefined
-      },
-      20_000
-    )
+    const recovered = await acksResumed(c, seq0, "region handed over and acking inputs")
     process.stderr.write(`handover: region acking again ${recovered - stoppedAt} ms after SIGTERM\n`)
     expect(recovered - stoppedAt).toBeLessThan(10_000)
     const hostedAfter = await Promise.all(others.map((n) => n.server.metric("tessera_regions")))

@@ -8,7 +8,7 @@
 import { execFileSync } from "node:child_process"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TesseraClient } from "../../src/client/TesseraClient.js"
-import { connectGuest, waitFor, walk } from "../support/clients.js"
+import { acksResumed, connectGuest, waitFor, walk } from "../support/clients.js"
 import { type ClusterNode, regionHost, runnerAddress, startCluster } from "../support/Cluster.js"
 import { testToml } from "../support/testConfig.js"
 
@@ -92,15 +92,7 @@ describe("runner drain", () => {
     process.stderr.write(`drain: runner exited ${Date.now() - drainedAt} ms after the drain request\n`)
     expect(host.server.output).toContain("draining on request of admin:")
 
-    let seq = 0
-    await waitFor(
-      "region re-activated on the other runner and acking inputs",
-      () => {
-        seq = player.sendInput(0, 0, 0)
-        return player.lastAckedSeq >= seq - 1 && player.lastAckedSeq > seq0
-      },
-      20_000
-    )
+    await acksResumed(player, seq0, "region re-activated on the other runner and acking inputs")
     expect(await spare.server.metric("tessera_regions")).toBeGreaterThanOrEqual(1)
     expect(player.state).toBe("open")
     expect(player.world.entities.has(joined.entityId)).toBe(true)

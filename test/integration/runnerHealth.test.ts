@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TesseraClient } from "../../src/client/TesseraClient.js"
 import { HEARTBEAT_FREEZE_FILE_ENV } from "../../src/scheduler/health/HeartbeatSampler.js"
 import { type ClusterNode, regionHost, runnerAddress, startCluster } from "../support/Cluster.js"
-import { connectGuest, waitFor, waitForAsync, walk } from "../support/clients.js"
+import { acksResumed, connectGuest, waitFor, waitForAsync, walk } from "../support/clients.js"
 import { ServerProcess, tempDir } from "../support/ServerProcess.js"
 import { testToml } from "../support/testConfig.js"
 
@@ -137,15 +137,7 @@ describe("runner health in a cluster", () => {
     for (const node of cluster.nodes) if (node !== host) expect(node.server.child.exitCode).toBe(null)
 
     // Its region came back on the other runner; the player keeps playing without rejoining.
-    let seq = 0
-    await waitFor(
-      "region re-activated on the other runner and acking inputs",
-      () => {
-        seq = player.sendInput(0, 0, 0)
-        return player.lastAckedSeq >= seq - 1 && player.lastAckedSeq > seq0
-      },
-      20_000
-    )
+    await acksResumed(player, seq0, "region re-activated on the other runner and acking inputs")
     expect(await spare.server.metric("tessera_regions")).toBeGreaterThanOrEqual(1)
     expect(player.state).toBe("open")
     expect(player.world.entities.has(joined.entityId)).toBe(true)

@@ -61,3 +61,14 @@ export const walk = async (client: TesseraClient, dx: number, dy: number, dz: nu
   }
   return seq
 }
+
+/**
+ * Keeps a standing player sending one still input per poll until its region acks them again
+ * (after a failover, hand-over or drain): resolves with the time it did. `since` is the last
+ * seq acked before the interruption.
+ */
+export const acksResumed = (client: TesseraClient, since: number, what: string, timeoutMs = 20_000): Promise<number> =>
+  waitFor(what, () => {
+    const seq = client.sendInput(0, 0, 0)
+    return client.lastAckedSeq >= seq - 1 && client.lastAckedSeq > since ? Date.now() : undefined
+  }, timeoutMs)

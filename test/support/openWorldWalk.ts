@@ -116,3 +116,21 @@ export const walkAcross = async (
   const after = await auditOf(gatewayUrl)
   return { west, east, w, acks, seenAt, violations, audits, after, lastSeq }
 }
+
+/**
+ * What every border walk must show: E saw W through a ghost before W crossed, the audits
+ * (more than 5) found one authority per entity all along, W's acks never went back and
+ * reached its last input, and W keeps playing in its new region.
+ */
+export const expectCleanCrossing = async (result: Awaited<ReturnType<typeof walkAcross>>, ghostWhat: string) => {
+  expect(result.seenAt, ghostWhat).toBeDefined()
+  expect(result.seenAt!).toBeLessThan(0)
+  expect(result.audits).toBeGreaterThan(5)
+  expect(result.violations).toEqual([])
+  expect(result.after.violations).toEqual([])
+  expect(result.after.entities).toBe(2)
+  for (let i = 1; i < result.acks.length; i++) expect(result.acks[i]!).toBeGreaterThanOrEqual(result.acks[i - 1]!)
+  expect(result.west.lastAckedSeq).toBe(result.lastSeq)
+  const seq = result.west.sendInput(0, 0, 0)
+  await waitFor("acks from the new region", () => result.west.lastAckedSeq >= seq, 5_000)
+}
